@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the whole suite against the binaries in build dir $1:
+#   1. unit tests (cmocka, via ctest)
+#   2. black-box tests: the real binaries against fake providers, npm clients,
+#      PostgreSQL, Redis and the browser (node's test runner, tests/**/*.test.mjs)
+#   3. fuzz smoke: each libFuzzer target over its corpus for a few seconds
+#      (only when build-fuzz exists or FUZZ_SMOKE=1)
+# Prints one closing line "N passed, N failed" and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+export BUILD_DIR="$PWD/$BUILD"
+export SOURCE_DIR="$PWD"
+passed=0; failed=0
+log_dir="$PWD/$BUILD/test-logs"; mkdir -p "$log_dir"
+
+echo "== unit tests ($BUILD)"
+if ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)" >"$log_dir/ctest.log" 2>&1; then :; fi
+cat "$log_dir/ctest.log" | grep -E "Test +#|tests passed|tests failed|Failed|\*\*\*" || true
+u_total=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$log_dir/ctest.log" | awk '{print $6}')
+u_failed=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$log_dir/ctest.log" | awk '{print $1}')
+if [ -z "$u_total" ]; then
+  if grep -q "100% tests passed" "$log_dir/ctest.log"; then
+    u_total=$(grep -Eo 'tests passed, 0 tests failed out of [0-9]+' "$log_dir/ctest.log" | awk '{print $NF}')
+    u_failed=0
+  else
+    u_total=1; u_failed=1; echo "ctest did not report results"; tail -30 "$log_dir/ctest.log"
+  fi
+fi
+passed=$((passed + u_total - u_failed)); failed=$((failed + u_failed))
+
+mapfile -t bb < <(find tests -path '*/node_modules' -prune -o -name '*.test.mjs' -print | sort)
+if [ ${#bb[@]} -gt 0 ]; then
+  echo "== black-box tests (${#bb[@]} files)"
+  node --test --test-concurrency=1 --test-reporter=spec "${bb[@]}" >"$log_dir/blackbox.log" 2>&1
+  rc=$?
+  grep -vE '^\s*$' "$log_dir/blackbox.log" | tail -n 400
+  bp=$(grep -E '^ℹ pass [0-9]+' "$log_dir/blackbox.log" | awk '{print $3}' | tail -1)
+  bf=$(grep -E '^ℹ fail [0-9]+' "$log_dir/blackbox.log" | awk '{print $3}' | tail -1)
+  bp=${bp:-0}; bf=${bf:-0}
+  if [ "$rc" != 0 ] && [ "$bf" = 0 ]; then bf=1; fi
+  passed=$((passed + bp)); failed=$((failed + bf))
+fi
+
+if [ -d build-fuzz ] || [ "${FUZZ_SMOKE:-0}" = 1 ]; then
+  if [ ! -d build-fuzz ]; then make -s fuzz >/dev/null; fi
+  echo "== fuzz smoke"
+  for f in build-fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f"); corpus="tests/fuzz/corpus/${name#fuzz_}"
+    mkdir -p "$corpus"; work=$(mktemp -d)
+    if "$f" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 "$work" "$corpus" >"$log_dir/$name.log" 2>&1; then
+      echo "  $name ok"; passed=$((passed + 1))
+    else
+      echo "  $name FAILED"; tail -30 "$log_dir/$name.log"; failed=$((failed + 1))
+    fi
+    rm -rf "$work"
+  done
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

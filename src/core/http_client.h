@@ -1,0 +1,78 @@
+/*
+ * http_client.h - asynchronous HTTP client: libcurl's multi_socket API driven
+ * by the same libuv loop that serves requests, so upstream calls never block
+ * the loop. One http_client per loop; it keeps connections alive and reuses
+ * them, and negotiates HTTP/2 where the upstream offers it over TLS.
+ *
+ * Call lifetime: http_client_start returns a call; exactly one on_done fires for
+ * it, always from a later loop iteration (never from inside http_client_start,
+ * and never from inside another callback of the same call), also after
+ * http_client_cancel (then with CORE_ECANCELED). The call is freed right after
+ * on_done returns; do not touch it afterwards.
+ *
+ * Back-pressure: on_data may return HTTP_CLIENT_PAUSE to stop reading the
+ * response (the bytes passed in that call WERE consumed); http_client_resume
+ * starts reading again.
+ *
+ * Threads: everything on the owning loop's thread.
+ */
+#ifndef CORE_HTTP_CLIENT_H
+#define CORE_HTTP_CLIENT_H
+
+#include "base.h"
+
+#include <uv.h>
+
+typedef struct http_client http_client;
+typedef struct http_client_call http_client_call;
+
+enum { HTTP_CLIENT_CONTINUE = 0, HTTP_CLIENT_PAUSE = 1 };
+
+typedef struct {
+    int status;              /* HTTP status of the final response */
+    size_t nheaders;
+    const slice_t *names;    /* response header names (lower-cased) */
+    const slice_t *values;   /* response header values (trimmed) */
+} http_client_response;
+
+typedef void (*http_client_headers_fn)(void *ud, const http_client_response *resp);
+typedef int (*http_client_data_fn)(void *ud, const char *data, size_t len);
+/* err: CORE_OK (complete response received, any status), CORE_ETIMEDOUT,
+ * CORE_ECANCELED, CORE_ETOOBIG (response over max_response_bytes),
+ * CORE_EIO (connect/TLS/protocol failure; detail in message). */
+typedef void (*http_client_done_fn)(void *ud, core_err err, const char *message);
+
+typedef struct {
+    const char *method;            /* "GET", "POST" */
+    const char *url;
+    const char *const *headers;    /* NULL-terminated "Name: value" strings; copied */
+    slice_t body;                  /* copied */
+    uint32_t connect_timeout_ms;   /* default 5000 */
+    uint32_t first_byte_timeout_ms;/* until response headers; default 60000 */
+    uint32_t idle_timeout_ms;      /* max silence between body bytes; default 60000 */
+    uint32_t total_timeout_ms;     /* 0 = none */
+    size_t max_response_bytes;     /* 0 = no ceiling (streaming callers enforce their own) */
+    http_client_headers_fn on_headers; /* may be NULL */
+    http_client_data_fn on_data;       /* may be NULL: body discarded */
+    http_client_done_fn on_done;       /* required */
+    void *ud;
+} http_client_request;
+
+http_client *http_client_new(uv_loop_t *loop);
+/* Cancels every open call (their on_done fire with CORE_ECANCELED), closes the
+ * libuv handles and frees the client once they are closed; on_closed(ud) is
+ * then called from the loop. */
+void http_client_close(http_client *c, void (*on_closed)(void *ud), void *ud);
+
+/* Starts a call. CORE_ENOMEM/CORE_EINVAL on immediate failure (then no
+ * callback fires). */
+core_err http_client_start(http_client *c, const http_client_request *req,
+                           http_client_call **out);
+void http_client_pause(http_client_call *call);
+void http_client_resume(http_client_call *call);
+void http_client_cancel(http_client_call *call);
+/* Value of a response header (case-insensitive), valid from on_headers until
+ * on_done returns; SLICE_NULL when absent. */
+slice_t http_client_header(const http_client_call *call, const char *name);
+
+#endif
