@@ -1,0 +1,840 @@
+/*
+ * gw_call.c - the call engine (see gw_call.h for the state machine). It owns
+ * the upstream attempt (HTTP via an adapter, or the in-process simulator),
+ * the retry/fallback decisions, usage and cost accounting, back-pressure
+ * between the client socket and the upstream, cancellation when the client
+ * leaves, and the request deadline.
+ */
+#include "gw_call.h"
+
+#include "../core/log.h"
+#include "provider_simulator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GW_MAX_ERROR_BODY (64u * 1024u)
+#define GW_MAX_OUTPUT     (64u << 20) /* accumulated text per call */
+
+static void call_next(gw_call *c);
+static void attempt_start(gw_call *c);
+static void call_unref(gw_call *c);
+
+/* ------------------------------------------------------------------ lifetime */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    gw_call *c = h->data;
+    if (--c->open_handles > 0) return;
+    buf_free(&c->body);
+    buf_free(&c->text);
+    buf_free(&c->reasoning);
+    buf_free(&c->out);
+    for (int i = 0; i < c->ntools; i++) buf_free(&c->tools[i].args);
+    gw_request_release(&c->pr.req);
+    gw_app_caller_release(&c->caller);
+    arena_free(&c->arena);
+    free(c);
+}
+
+static void call_unref(gw_call *c)
+{
+    if (--c->refs > 0) return;
+    c->open_handles = 3;
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
+    uv_close((uv_handle_t *)&c->keepalive, on_handle_closed);
+}
+
+/* Ends the HTTP side of the call (the response is complete or the client is
+ * gone) and drops its reference. */
+static void http_side_done(gw_call *c)
+{
+    uv_timer_stop(&c->keepalive);
+    uv_timer_stop(&c->deadline);
+    if (!c->http) return;
+    c->http = NULL;
+    call_unref(c);
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+void gw_call_write(gw_call *c, slice_t data)
+{
+    if (!c->http || c->client_gone) return;
+    core_err err = http_stream_write(c->http, data);
+    c->last_write_ms = time_mono_ms();
+    if (err == CORE_EBUSY) c->want_pause = true;
+}
+
+void gw_call_end_stream(gw_call *c)
+{
+    if (!c->http) return;
+    http_request *req = c->http;
+    if (c->client_gone)
+        http_request_finish(req);
+    else
+        http_stream_end(req);
+    http_side_done(c);
+}
+
+void gw_call_respond_error(gw_call *c, int status, gw_err err, const char *msg, bool retryable,
+                           int64_t retry_after_ms)
+{
+    if (!c->http) return;
+    http_request *req = c->http;
+    c->http_status = status;
+    if (retry_after_ms >= 0 && (status == 429 || status == 503)) {
+        char ra[32];
+        snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
+        http_add_header(req, "Retry-After", ra);
+        snprintf(ra, sizeof ra, "%lld", (long long)retry_after_ms);
+        http_add_header(req, "retry-after-ms", ra);
+    }
+    if (c->client_gone) {
+        http_request_finish(req);
+    } else if (c->sink == &gw_sink_openai_json || c->sink == &gw_sink_openai_stream) {
+        /* OpenAI error shape: message, type, param, code. */
+        json_t *j = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
+                              status >= 500 ? "server_error" : "invalid_request_error", "param",
+                              "code", gw_err_code(err));
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        http_respond(req, status, "application/json", slice_from_cstr(s ? s : "{}"));
+        free(s);
+        json_decref(j);
+    } else {
+        http_respond_error(req, status, gw_err_code(err), msg, retryable);
+    }
+    http_side_done(c);
+}
+
+void gw_call_respond_body(gw_call *c, int status, const char *content_type, slice_t body)
+{
+    if (!c->http) return;
+    http_request *req = c->http;
+    c->http_status = status;
+    if (c->client_gone)
+        http_request_finish(req);
+    else
+        http_respond(req, status, content_type, body);
+    http_side_done(c);
+}
+
+const char *gw_call_finish_name(const gw_call *c)
+{
+    if (c->have_error) return "error";
+    return gw_finish_name(c->have_finish ? c->finish : GW_FIN_STOP);
+}
+
+/* ------------------------------------------------------------------ accounting */
+
+static void reset_output(gw_call *c)
+{
+    buf_reset(&c->text);
+    buf_reset(&c->reasoning);
+    for (int i = 0; i < c->ntools; i++) buf_free(&c->tools[i].args);
+    c->ntools = 0;
+    memset(&c->usage, 0, sizeof c->usage);
+    c->usage.provider_cost_pico = -1;
+    c->have_usage = c->have_finish = c->have_error = false;
+    c->err = GW_OK;
+    c->err_msg[0] = '\0';
+    c->err_retry_after_ms = -1;
+    c->err_status = 0;
+    c->actual_model[0] = '\0';
+}
+
+/* Final tokens and exact cost of the answer. */
+static void settle_cost(gw_call *c)
+{
+    token_usage_t t = c->usage.tokens;
+    bool estimated = !c->have_usage || !c->usage.exact;
+    if (estimated) {
+        /* Provider told us nothing (or the stream was cut): count locally,
+         * so billing never silently records zero. */
+        int64_t in = gw_tokens_estimate_request(&c->pr.req);
+        int64_t rsn = gw_tokens_estimate(buf_slice(&c->reasoning));
+        int64_t out = gw_tokens_estimate(buf_slice(&c->text)) + rsn;
+        for (int i = 0; i < c->ntools; i++) out += gw_tokens_estimate(buf_slice(&c->tools[i].args));
+        if (t.input < in) t.input = in;
+        if (t.output < out) t.output = out;
+        if (t.reasoning < rsn) t.reasoning = rsn;
+        if (t.cached_input > t.input) t.cached_input = t.input;
+    }
+    if (t.reasoning > t.output) t.reasoning = t.output;
+    c->final_tokens = t;
+    c->final_estimated = estimated;
+    uint64_t now = time_mono_us();
+    c->latency_ms = (int64_t)((now - c->start_us) / 1000);
+    c->ttft_ms = c->first_token_us ? (int64_t)((c->first_token_us - c->start_us) / 1000) : -1;
+    c->cost_pico = 0;
+    if (money_cost(&c->model_info.price, &t, c->latency_ms, &c->cost_pico) != CORE_OK) {
+        log_event(LOG_ERROR, c->http ? c->http->id : NULL, "cost overflow", NULL);
+        c->cost_pico = 0;
+    }
+}
+
+static void record_summary(gw_call *c, int status, gw_err err)
+{
+    char requested[300], from[300];
+    snprintf(requested, sizeof requested, "%s/%s", c->targets[0].provider, c->targets[0].model);
+    snprintf(from, sizeof from, "%s/%s", c->targets[0].provider, c->targets[0].model);
+    const char *prov = c->targets[c->cur < c->ntargets ? c->cur : c->ntargets - 1].provider;
+    const char *model = c->actual_model[0]
+                            ? c->actual_model
+                            : c->targets[c->cur < c->ntargets ? c->cur : c->ntargets - 1].model;
+    gw_call_summary s = {
+        .request_id = c->id,
+        .key_id = c->caller.key_id,
+        .provider = prov,
+        .model = model,
+        .requested_model = requested,
+        .fallback_from = c->cur > 0 && c->cur < c->ntargets ? from : NULL,
+        .tokens = c->final_tokens,
+        .cost_estimated = c->final_estimated,
+        .cost_pico = c->cost_pico,
+        .provider_cost_pico = c->usage.provider_cost_pico,
+        .latency_ms = c->latency_ms,
+        .ttft_ms = c->ttft_ms,
+        .http_status = status,
+        .error = err,
+        .attempts = c->attempts,
+        .stream = c->pr.req.stream,
+        .metadata = c->pr.req.metadata,
+        .endpoint = c->endpoint,
+    };
+    gw_app_record(c->app, &s);
+}
+
+/* ------------------------------------------------------------------ final outcomes */
+
+static void finish_success(gw_call *c)
+{
+    c->done = true;
+    settle_cost(c);
+    c->http_status = 200;
+    record_summary(c, c->client_gone ? 499 : 200,
+                   c->client_gone ? GW_ERR_CLIENT_CLOSED : (c->have_error ? c->err : GW_OK));
+    if (c->http && !c->client_gone) {
+        if (!c->committed && c->sink->streams) c->sink->commit(c);
+        c->sink->finish(c);
+    } else if (c->http) {
+        gw_call_end_stream(c);
+    }
+}
+
+static void finish_failure(gw_call *c)
+{
+    c->done = true;
+    settle_cost(c);
+    if (!c->have_error) {
+        c->err = GW_ERR_INTERNAL;
+        snprintf(c->err_msg, sizeof c->err_msg, "the call ended without an answer");
+    }
+    if (c->committed) {
+        c->http_status = 200;
+        record_summary(c, c->client_gone ? 499 : 200, c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
+        c->sink->finish(c); /* writes the error event */
+        return;
+    }
+    int status = gw_err_status(c->err);
+    record_summary(c, c->client_gone ? 499 : status, c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
+    if (c->http) c->sink->fail(c);
+}
+
+/* ------------------------------------------------------------------ events from adapters */
+
+static void note_first_token(gw_call *c)
+{
+    if (!c->first_token_us) c->first_token_us = time_mono_us();
+}
+
+static gw_tool_acc *tool_slot(gw_call *c, int index)
+{
+    if (index < 0 || index >= (int)ARRAY_LEN(c->tools)) return NULL;
+    while (c->ntools <= index) {
+        gw_tool_acc *t = &c->tools[c->ntools++];
+        t->id = t->name = NULL;
+        buf_init(&t->args, 1u << 20);
+    }
+    return &c->tools[index];
+}
+
+static void relay(gw_call *c, const gw_event *ev)
+{
+    if (c->sink->streams && !c->committed) {
+        c->committed = true;
+        c->sink->commit(c);
+    }
+    if (c->sink->streams) c->sink->event(c, ev);
+}
+
+static void on_event(void *ud, const gw_event *ev)
+{
+    gw_call *c = ud;
+    if (c->done) return;
+    switch (ev->type) {
+    case GW_EV_START:
+        if (ev->model.len && ev->model.len < sizeof c->actual_model) {
+            memcpy(c->actual_model, ev->model.ptr, ev->model.len);
+            c->actual_model[ev->model.len] = '\0';
+        }
+        break;
+    case GW_EV_TEXT:
+        if (ev->text.len == 0) break;
+        note_first_token(c);
+        if (buf_append_slice(&c->text, ev->text) != CORE_OK) break;
+        relay(c, ev);
+        break;
+    case GW_EV_REASONING:
+        if (ev->text.len == 0) break;
+        note_first_token(c);
+        if (buf_append_slice(&c->reasoning, ev->text) != CORE_OK) break;
+        relay(c, ev);
+        break;
+    case GW_EV_TOOL_CALL_START: {
+        gw_tool_acc *t = tool_slot(c, ev->tool_index);
+        if (!t) break;
+        note_first_token(c);
+        /* Ids and names live in the call's arena: small and bounded by
+         * the number of tool slots. */
+        t->id = arena_strdup(&c->arena, ev->tool_id);
+        t->name = arena_strdup(&c->arena, ev->tool_name);
+        relay(c, ev);
+        break;
+    }
+    case GW_EV_TOOL_ARGS: {
+        gw_tool_acc *t = tool_slot(c, ev->tool_index);
+        if (!t) break;
+        buf_append_slice(&t->args, ev->text);
+        relay(c, ev);
+        break;
+    }
+    case GW_EV_TOOL_CALL_END:
+        break;
+    case GW_EV_USAGE:
+        c->usage = ev->usage;
+        c->have_usage = true;
+        break;
+    case GW_EV_FINISH:
+        c->finish = ev->finish;
+        c->have_finish = true;
+        break;
+    case GW_EV_ERROR:
+        if (c->have_error) break;
+        c->have_error = true;
+        c->err = ev->error.code;
+        c->err_status = ev->error.http_status;
+        c->err_retryable = ev->error.retryable;
+        c->err_retry_after_ms = ev->error.retry_after_ms;
+        snprintf(c->err_msg, sizeof c->err_msg, "%.*s", (int)MIN(ev->error.message.len, 400),
+                 ev->error.message.ptr ? ev->error.message.ptr : "");
+        break;
+    case GW_EV_DONE:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ attempt outcome */
+
+static bool error_is_fallbackable(gw_err e)
+{
+    switch (e) {
+    case GW_ERR_INVALID_REQUEST:
+    case GW_ERR_UNAUTHORIZED:
+    case GW_ERR_FORBIDDEN:
+    case GW_ERR_BUDGET_EXCEEDED:
+    case GW_ERR_PAYLOAD_TOO_LARGE:
+    case GW_ERR_CLIENT_CLOSED:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static void on_timer_next(uv_timer_t *t)
+{
+    gw_call *c = t->data;
+    c->in_backoff = false;
+    attempt_start(c);
+}
+
+/* Decides what follows a finished attempt. Runs outside adapter callbacks. */
+static void attempt_outcome(gw_call *c)
+{
+    const char *prov = c->targets[c->cur].provider, *model = c->targets[c->cur].model;
+    int64_t dur = (int64_t)((time_mono_us() - c->attempt_start_us) / 1000);
+    int64_t ttft = c->first_token_us && c->first_token_us >= c->attempt_start_us
+                       ? (int64_t)((c->first_token_us - c->attempt_start_us) / 1000)
+                       : -1;
+    if (c->client_gone) {
+        c->upstream = NULL;
+        c->sim = NULL;
+        if (!c->done) {
+            c->done = true;
+            settle_cost(c);
+            record_summary(c, 499, GW_ERR_CLIENT_CLOSED);
+        }
+        call_unref(c); /* the upstream's reference */
+        return;
+    }
+    c->upstream = NULL;
+    c->sim = NULL;
+    if (c->done) { /* deadline fired meanwhile and already answered */
+        call_unref(c);
+        return;
+    }
+    if (!c->have_error) {
+        gw_app_health_record(c->app, prov, model, GW_OK, false, ttft,
+                             c->have_usage ? c->usage.tokens.output : 0, dur);
+        finish_success(c);
+        call_unref(c);
+        return;
+    }
+    gw_app_health_record(c->app, prov, model, c->err, c->err_retryable, ttft, 0, dur);
+    log_event(LOG_WARN, c->id, "upstream attempt failed", NULL);
+    if (c->committed) { /* bytes reached the client: never retry */
+        finish_failure(c);
+        call_unref(c);
+        return;
+    }
+    /* Retry the same target? */
+    if (c->err_retryable && c->tries_on_cur <= c->app->cfg.retry_max) {
+        int64_t wait = c->err_retry_after_ms;
+        if (wait < 0) {
+            uint64_t base = (uint64_t)c->app->cfg.retry_base_ms << (c->tries_on_cur - 1);
+            uint32_t r = 0;
+            random_bytes(&r, sizeof r);
+            wait = (int64_t)(base / 2 + (base ? r % (base + 1) : 0)); /* 0.5x .. 1.5x */
+        }
+        if (wait <= (int64_t)c->app->cfg.retry_after_cap_ms) {
+            call_unref(c); /* the finished attempt's reference */
+            c->in_backoff = true;
+            uv_timer_start(&c->timer, on_timer_next, (uint64_t)wait, 0);
+            return;
+        }
+    }
+    /* Fall back to the next target? */
+    if (error_is_fallbackable(c->err) && c->cur + 1 < c->ntargets) {
+        c->cur++;
+        c->tries_on_cur = 0;
+        call_unref(c);
+        c->in_backoff = true;
+        uv_timer_start(&c->timer, on_timer_next, 0, 0);
+        return;
+    }
+    finish_failure(c);
+    call_unref(c);
+}
+
+static void on_timer_outcome(uv_timer_t *t)
+{
+    attempt_outcome(t->data);
+}
+
+/* ------------------------------------------------------------------ HTTP upstream */
+
+static slice_t upstream_header(void *hud, const char *name)
+{
+    gw_call *c = hud;
+    return c->upstream ? http_client_header(c->upstream, name) : SLICE_NULL;
+}
+
+static void on_up_headers(void *ud, const http_client_response *resp)
+{
+    gw_call *c = ud;
+    c->upstream_status = resp->status;
+    buf_reset(&c->body);
+    if (resp->status >= 200 && resp->status < 300) {
+        if (c->parser) {
+            c->upstream_streaming = true;
+        } else {
+            c->body.max = GW_MAX_RESPONSE_BODY;
+        }
+    } else {
+        c->body.max = GW_MAX_ERROR_BODY;
+    }
+}
+
+static int on_up_data(void *ud, const char *data, size_t len)
+{
+    gw_call *c = ud;
+    if (c->client_gone) return HTTP_CLIENT_CONTINUE;
+    if (c->upstream_streaming) {
+        core_err err = c->ops->stream_feed(c->parser, data, len);
+        if (err != CORE_OK && c->upstream) {
+            /* The parser already emitted ERROR; stop reading garbage. */
+            http_client_cancel(c->upstream);
+            c->transport_err = CORE_ECANCELED;
+        }
+    } else {
+        if (buf_append(&c->body, data, len) == CORE_ETOOBIG && c->upstream) {
+            if (c->upstream_status >= 200 && c->upstream_status < 300) {
+                http_client_cancel(c->upstream);
+                c->transport_err = CORE_ETOOBIG;
+            }
+            /* An oversized error body is simply truncated. */
+        }
+    }
+    if (c->want_pause && !c->paused) {
+        c->paused = true;
+        return HTTP_CLIENT_PAUSE;
+    }
+    return HTTP_CLIENT_CONTINUE;
+}
+
+static void emit_error(gw_call *c, gw_err code, int status, bool retryable, const char *msg)
+{
+    gw_event ev = {.type = GW_EV_ERROR};
+    ev.error.code = code;
+    ev.error.http_status = status;
+    ev.error.retryable = retryable;
+    ev.error.retry_after_ms = -1;
+    ev.error.message = slice_from_cstr(msg);
+    on_event(c, &ev);
+}
+
+static void on_up_done(void *ud, core_err err, const char *message)
+{
+    gw_call *c = ud;
+    if (err == CORE_ECANCELED && c->transport_err == CORE_OK) c->transport_err = CORE_ECANCELED;
+    if (!c->client_gone) {
+        if (c->upstream_streaming) {
+            if (err == CORE_ETIMEDOUT)
+                emit_error(c, GW_ERR_TIMEOUT, 0, !c->committed,
+                           "the provider stopped sending data (idle timeout)");
+            c->ops->stream_finish(c->parser);
+        } else if (err == CORE_OK && c->upstream_status >= 200 && c->upstream_status < 300) {
+            c->ops->parse_response(&c->pr.req, buf_slice(&c->body), on_event, c);
+        } else if (err == CORE_OK) {
+            gw_error_info info;
+            memset(&info, 0, sizeof info);
+            info.retry_after_ms = -1;
+            c->ops->map_error(c->upstream_status, buf_slice(&c->body), upstream_header, c, &info);
+            gw_event ev = {.type = GW_EV_ERROR, .error = info};
+            on_event(c, &ev);
+        } else if (err == CORE_ETIMEDOUT) {
+            emit_error(c, GW_ERR_TIMEOUT, 0, true, "the provider did not answer in time");
+        } else if (err == CORE_ETOOBIG) {
+            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, false, "the provider's response was too large");
+        } else if (err != CORE_ECANCELED || c->transport_err != CORE_ECANCELED) {
+            snprintf(c->transport_msg, sizeof c->transport_msg, "could not reach the provider: %s",
+                     message ? message : core_strerror(err));
+            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, true, c->transport_msg);
+        }
+    }
+    if (c->parser) {
+        c->ops->stream_free(c->parser);
+        c->parser = NULL;
+    }
+    c->upstream = NULL;
+    /* Decide in a fresh loop turn, outside the client library's callback. */
+    uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
+}
+
+static bool start_http_attempt(gw_call *c)
+{
+    gw_upstream_req up;
+    const char *errmsg = NULL;
+    memset(&up, 0, sizeof up);
+    gw_request *r = &c->pr.req;
+    char *saved_provider = r->provider, *saved_model = r->model;
+    r->provider = c->targets[c->cur].provider;
+    r->model = c->targets[c->cur].model;
+    gw_err e = c->ops->build(&c->pcfg, r, &c->arena, &up, &errmsg);
+    r->provider = saved_provider;
+    r->model = saved_model;
+    if (e != GW_OK) {
+        emit_error(c, e, 0, false, errmsg ? errmsg : "the provider cannot serve this request");
+        return false;
+    }
+    if (up.stream) {
+        c->parser = c->ops->stream_new(r, on_event, c);
+        if (!c->parser) {
+            emit_error(c, GW_ERR_INTERNAL, 0, false, "out of memory");
+            return false;
+        }
+    }
+    const gw_config *cfg = &c->app->cfg;
+    http_client_request hr = {
+        .method = up.method ? up.method : "POST",
+        .url = up.url,
+        .headers = up.headers,
+        .body = up.body,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
+        .idle_timeout_ms = cfg->idle_timeout_ms,
+        .max_response_bytes = 0,
+        .on_headers = on_up_headers,
+        .on_data = on_up_data,
+        .on_done = on_up_done,
+        .ud = c,
+    };
+    core_err err = http_client_start(c->lp->client, &hr, &c->upstream);
+    if (err != CORE_OK) {
+        if (c->parser) {
+            c->ops->stream_free(c->parser);
+            c->parser = NULL;
+        }
+        emit_error(c, GW_ERR_INTERNAL, 0, true, "could not start the upstream call");
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ simulator upstream */
+
+static void on_sim_event(void *ud, const gw_event *ev)
+{
+    gw_call *c = ud;
+    on_event(c, ev);
+    if (ev->type == GW_EV_DONE) {
+        c->sim = NULL; /* frees itself after DONE */
+        uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
+    } else if (c->want_pause && !c->paused && c->sim) {
+        c->paused = true;
+        gw_sim_pause(c->sim);
+    }
+}
+
+static bool start_sim_attempt(gw_call *c)
+{
+    gw_request *r = &c->pr.req;
+    char *saved_model = r->model;
+    r->model = c->targets[c->cur].model;
+    core_err err = gw_sim_start(c->lp->loop, &c->app->cfg.sim, r, c->tries_on_cur - 1,
+                                on_sim_event, c, &c->sim);
+    r->model = saved_model;
+    if (err != CORE_OK) {
+        emit_error(c, GW_ERR_INTERNAL, 0, false, "could not start the simulator");
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ target selection */
+
+/* Checks a target; on failure records the error and returns false. */
+static bool target_usable(gw_call *c)
+{
+    const char *prov = c->targets[c->cur].provider, *model = c->targets[c->cur].model;
+    char reason[200];
+    if (!gw_app_find_model(c->app, prov, model, &c->model_info)) {
+        snprintf(reason, sizeof reason, "unknown model '%s/%s' (see GET /api/models)", prov, model);
+        emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, reason);
+        return false;
+    }
+    if (!c->model_info.enabled) {
+        snprintf(reason, sizeof reason, "model '%s/%s' is disabled by the operator", prov, model);
+        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
+        return false;
+    }
+    if (!gw_app_caller_may_use(c->app, &c->caller, prov, model)) {
+        snprintf(reason, sizeof reason, "this gateway key may not use '%s/%s'", prov, model);
+        emit_error(c, GW_ERR_FORBIDDEN, 0, false, reason);
+        return false;
+    }
+    if (!gw_app_provider_configured(c->app, prov)) {
+        snprintf(reason, sizeof reason,
+                 "provider '%s' is not configured on this gateway (no API key set)", prov);
+        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
+        return false;
+    }
+    if (c->pr.req.tools && !(c->model_info.caps & GW_CAP_TOOLS)) {
+        snprintf(reason, sizeof reason, "model '%s/%s' does not support tools", prov, model);
+        emit_error(c, GW_ERR_INVALID_REQUEST, 0, false, reason);
+        return false;
+    }
+    char why[160] = "";
+    if (!gw_app_health_allow(c->app, prov, model, why, sizeof why)) {
+        snprintf(reason, sizeof reason, "model '%s/%s' is unavailable: %s", prov, model, why);
+        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true, reason);
+        c->err_retryable = false; /* the breaker is open: go to the fallback */
+        return false;
+    }
+    return true;
+}
+
+static void attempt_start(gw_call *c)
+{
+    if (c->client_gone || c->done) return;
+    for (;;) {
+        reset_output(c);
+        if (!target_usable(c)) {
+            if (c->cur + 1 < c->ntargets && error_is_fallbackable(c->err)) {
+                c->cur++;
+                c->tries_on_cur = 0;
+                continue;
+            }
+            finish_failure(c);
+            return;
+        }
+        break;
+    }
+    const char *prov = c->targets[c->cur].provider;
+    c->tries_on_cur++;
+    c->attempts++;
+    c->attempt_start_us = time_mono_us();
+    c->transport_err = CORE_OK;
+    c->upstream_status = 0;
+    c->upstream_streaming = false;
+    c->paused = false;
+    c->refs++; /* the upstream's reference */
+    bool ok;
+    if (strcmp(prov, "simulator") == 0) {
+        c->ops = NULL;
+        ok = start_sim_attempt(c);
+    } else {
+        c->ops = gw_provider_find(prov);
+        const gw_provider_cfg *pc = gw_config_provider(&c->app->cfg, prov);
+        if (!c->ops || !pc) {
+            emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, "unknown provider");
+            ok = false;
+        } else {
+            c->pcfg = *pc;
+            ok = start_http_attempt(c);
+        }
+    }
+    if (!ok) uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
+}
+
+static void call_next(gw_call *c)
+{
+    attempt_start(c);
+}
+
+/* ------------------------------------------------------------------ client side */
+
+static void cancel_upstream(gw_call *c)
+{
+    if (c->upstream) {
+        c->transport_err = CORE_ECANCELED;
+        http_client_cancel(c->upstream); /* on_done follows and drops the reference */
+    } else if (c->sim) {
+        gw_sim_cancel(c->sim);
+        c->sim = NULL;
+        uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
+    }
+}
+
+static void on_client_close(http_request *req, void *ud)
+{
+    gw_call *c = ud;
+    c->client_gone = true;
+    log_event(LOG_INFO, req->id, "client went away; cancelling the upstream call", NULL);
+    cancel_upstream(c);
+    if (c->in_backoff && !c->done) {
+        /* Waiting for a backoff: nothing upstream to cancel. */
+        c->in_backoff = false;
+        uv_timer_stop(&c->timer);
+        c->done = true;
+        settle_cost(c);
+        record_summary(c, 499, GW_ERR_CLIENT_CLOSED);
+    }
+    http_request_finish(req);
+    c->http = NULL;
+    uv_timer_stop(&c->keepalive);
+    uv_timer_stop(&c->deadline);
+    call_unref(c);
+}
+
+static void on_drain(http_request *req, void *ud)
+{
+    gw_call *c = ud;
+    c->want_pause = false;
+    if (!c->paused) return;
+    c->paused = false;
+    if (c->upstream) http_client_resume(c->upstream);
+    if (c->sim) gw_sim_resume(c->sim);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    gw_call *c = t->data;
+    if (c->done) return;
+    c->have_error = false; /* the deadline is the error the caller sees */
+    emit_error(c, GW_ERR_TIMEOUT, 0, false, "the request deadline passed");
+    bool upstream_active = c->upstream || c->sim;
+    if (c->in_backoff) { /* nothing upstream: just stop waiting */
+        c->in_backoff = false;
+        uv_timer_stop(&c->timer);
+    }
+    finish_failure(c);
+    /* The attempt's outcome then only drops its reference (c->done is set). */
+    if (upstream_active) cancel_upstream(c);
+}
+
+static void on_keepalive(uv_timer_t *t)
+{
+    gw_call *c = t->data;
+    if (!c->committed || !c->http || c->done) return;
+    if (time_mono_ms() - c->last_write_ms + 10 >= c->app->cfg.keepalive_ms)
+        gw_call_write(c, SLICE_LIT(": keep-alive\n\n"));
+}
+
+gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoint,
+                     const gw_caller *caller)
+{
+    gw_loop *lp = req->loop_data;
+    gw_call *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    arena_init(&c->arena, 64u << 20);
+    c->http = req;
+    c->lp = lp;
+    c->app = lp->app;
+    c->sink = sink;
+    c->endpoint = endpoint;
+    if (caller) c->caller = *caller;
+    c->start_us = req->start_us ? req->start_us : time_mono_us();
+    c->created = time_wall_ms() / 1000;
+    random_id(sink == &gw_sink_openai_json || sink == &gw_sink_openai_stream ? "chatcmpl-" : "gen_",
+              c->id, sizeof c->id);
+    buf_init(&c->body, GW_MAX_RESPONSE_BODY);
+    buf_init(&c->text, GW_MAX_OUTPUT);
+    buf_init(&c->reasoning, GW_MAX_OUTPUT);
+    buf_init(&c->out, 0);
+    uv_timer_init(lp->loop, &c->timer);
+    uv_timer_init(lp->loop, &c->deadline);
+    uv_timer_init(lp->loop, &c->keepalive);
+    c->timer.data = c->deadline.data = c->keepalive.data = c;
+    c->refs = 1; /* the HTTP exchange */
+    c->usage.provider_cost_pico = -1;
+    c->err_retry_after_ms = -1;
+    return c;
+}
+
+void gw_call_reject(gw_call *c, gw_err err, const char *msg)
+{
+    gw_call_respond_error(c, gw_err_status(err), err, msg, false, -1);
+}
+
+void gw_call_start(gw_call *c)
+{
+    gw_request *r = &c->pr.req;
+    c->targets[0].provider = r->provider;
+    c->targets[0].model = r->model;
+    c->ntargets = 1;
+    char *p, *m;
+    for (int i = 0; i < c->pr.nfallbacks; i++)
+        if (gw_split_model_id(c->pr.fallbacks[i], &c->arena, &p, &m)) {
+            c->targets[c->ntargets].provider = p;
+            c->targets[c->ntargets].model = m;
+            c->ntargets++;
+        }
+    const char *cfg_fb[4];
+    int n = gw_config_fallbacks(&c->app->cfg, r->provider, r->model, cfg_fb);
+    for (int i = 0; i < n && c->ntargets < (int)ARRAY_LEN(c->targets); i++)
+        if (gw_split_model_id(cfg_fb[i], &c->arena, &p, &m)) {
+            c->targets[c->ntargets].provider = p;
+            c->targets[c->ntargets].model = m;
+            c->ntargets++;
+        }
+    http_request_on_close(c->http, on_client_close, c);
+    http_stream_on_drain(c->http, on_drain, c);
+    if (c->app->cfg.request_timeout_ms)
+        uv_timer_start(&c->deadline, on_deadline, c->app->cfg.request_timeout_ms, 0);
+    if (c->sink->streams && c->app->cfg.keepalive_ms)
+        uv_timer_start(&c->keepalive, on_keepalive, c->app->cfg.keepalive_ms,
+                       c->app->cfg.keepalive_ms);
+    call_next(c);
+}
