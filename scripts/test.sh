@@ -14,6 +14,22 @@ export SOURCE_DIR="$PWD"
 passed=0; failed=0
 log_dir="$PWD/$BUILD/test-logs"; mkdir -p "$log_dir"
 
+# A throwaway PostgreSQL cluster for the PostgreSQL backend (unit and black-box tests).
+# It is a required part of the suite: if it cannot start, the run fails here.
+# TEST_PG_URL set by the caller means "use that server instead".
+if [ -z "${TEST_PG_URL:-}" ]; then
+  PG_TMP_DIR=$(mktemp -d /tmp/aigw-pg.XXXXXX)
+  export PG_TMP_DIR
+  trap 'scripts/pg_tmp.sh stop "$PG_TMP_DIR"' EXIT
+  if ! TEST_PG_URL=$(scripts/pg_tmp.sh start "$PG_TMP_DIR"); then
+    echo "FATAL: could not start the throwaway PostgreSQL cluster (reason above)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+export TEST_PG_URL
+echo "== postgres: $TEST_PG_URL"
+
 echo "== unit tests ($BUILD)"
 if ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)" >"$log_dir/ctest.log" 2>&1; then :; fi
 cat "$log_dir/ctest.log" | grep -E "Test +#|tests passed|tests failed|Failed|\*\*\*" || true
