@@ -1,0 +1,1168 @@
+/*
+ * provider_simulator.c - the built-in offline provider (see
+ * provider_simulator.h for the models and directives). A call is planned
+ * entirely in gw_sim_start: the directives are resolved, the answer is
+ * derived from an FNV-1a hash of the model and the messages, and the output
+ * becomes a list of "steps" (one text or reasoning token, or one tool-call
+ * event). A single uv timer then walks a small state machine:
+ *
+ *   WAIT_FIRST --ttft--> (fault: ERROR, DONE) | START --stall--> STREAM
+ *   STREAM: steps paced by tokens_per_s --> FINISH, USAGE, DONE
+ *           (cut_after: USAGE, ERROR upstream_truncated, DONE)
+ *
+ * Nothing refers to the request after gw_sim_start returns, so the caller
+ * may release it at once. The call frees itself through uv_close after DONE
+ * or gw_sim_cancel; every emit is followed by a check for cancel and pause,
+ * because the caller may do either from inside its emit callback.
+ */
+#include "provider_simulator.h"
+
+#include "../core/buf.h"
+#include "../core/log.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SIM_MAX_OUTPUT_TOKENS 100000 /* ceiling on output_tokens / reasoning_tokens */
+#define SIM_MAX_REPLY_BYTES   (64u << 10)
+#define SIM_MAX_PLAN_BYTES    (8u << 20)
+#define SIM_BATCH             32 /* steps per timer tick at most, then yield to the loop */
+#define SIM_MAX_SCHEMA_DEPTH  4
+#define SIM_MAX_PROPERTIES    16
+#define SIM_DEFAULT_RETRY_MS  1000
+
+typedef struct {
+    const char *name;
+    int64_t ttft_ms;
+    int64_t tokens_per_s;
+    int64_t min_tokens, max_tokens;       /* default answer length range */
+    int64_t min_reasoning, max_reasoning; /* 0 = no reasoning */
+    bool calls_tools;
+    bool code_blocks;
+} sim_model;
+
+static const sim_model SIM_MODELS[] = {
+    {"sim-fast", 0, 0, 24, 40, 0, 0, false, false},
+    {"sim-chat", 300, 40, 40, 60, 0, 0, false, true},
+    {"sim-reasoning", 600, 60, 30, 50, 20, 32, false, false},
+    {"sim-tools", 200, 50, 24, 40, 0, 0, true, false},
+};
+
+/* Resolved directives; -1 = not set. */
+typedef struct {
+    int64_t ttft_ms;
+    int64_t tokens_per_s;
+    int64_t output_tokens;
+    int64_t reasoning_tokens;
+    int64_t error_status;
+    int64_t retry_after_ms;
+    int64_t stall_ms;
+    int64_t cut_after;
+    int64_t fail_times;
+    int64_t no_usage;
+    int64_t garbage;
+    char *reply; /* malloc'd, NULL when not set */
+} sim_directives;
+
+typedef enum {
+    STEP_REASONING,
+    STEP_TEXT,
+    STEP_TOOL_START,
+    STEP_TOOL_ARGS,
+    STEP_TOOL_END
+} step_kind;
+
+typedef struct {
+    step_kind kind;
+    uint32_t off, len; /* bytes in plan */
+} sim_step;
+
+typedef enum { PH_WAIT_FIRST, PH_STALL, PH_STREAM, PH_CLOSED } sim_phase;
+
+struct gw_sim_call {
+    uv_timer_t timer;
+    uv_loop_t *loop;
+    gw_emit_fn emit;
+    void *ud;
+
+    /* The plan. */
+    buf_t plan; /* bytes of every step, the model name, the tool id/name */
+    sim_step *steps;
+    size_t nsteps;
+    uint32_t model_off, model_len;
+    uint32_t tool_id_off, tool_id_len, tool_name_off, tool_name_len;
+    uint32_t tool_args_off, tool_args_len;
+    int64_t tool_tokens;
+    gw_finish finish;
+    int64_t input_tokens;
+    char id[40];
+
+    /* Faults, already filtered by fail_times. */
+    int error_status; /* 0 = none */
+    int64_t retry_after_ms;
+    bool garbage;
+    bool no_usage;
+    int64_t cut_after; /* token steps before the cut; -1 = none */
+
+    /* Timing, already multiplied by the speed factor. */
+    uint64_t first_delay_ms;
+    uint64_t stall_ms;
+    double step_interval_ms; /* 0 = as fast as possible */
+
+    /* Progress. */
+    sim_phase phase;
+    size_t next_step;
+    size_t emitted_tokens;
+    size_t emitted_reasoning;
+    uint64_t pace_base_ms;
+    size_t pace_base_step;
+    uint64_t deadline_ms; /* when the timer would fire (for pause) */
+    uint64_t remaining_ms;
+    bool paused;
+    bool in_tick;
+    bool closing;
+};
+
+/* ------------------------------------------------------------------ config */
+
+void gw_sim_config_from_env(gw_sim_config *cfg)
+{
+    *cfg = (gw_sim_config){.speed_factor = 1.0};
+    const char *v = getenv("AIGW_SIM_SPEED");
+    if (v && *v) {
+        char *end;
+        double speed = strtod(v, &end);
+        if (*end == '\0' && speed >= 0 && isfinite(speed))
+            cfg->speed_factor = speed;
+        else
+            log_warn("AIGW_SIM_SPEED is not a non-negative number; using 1");
+    }
+    int64_t n;
+    v = getenv("AIGW_SIM_TTFT_MS");
+    if (v && slice_to_i64(slice_from_cstr(v), &n) == CORE_OK && n <= UINT32_MAX)
+        cfg->default_ttft_ms = (uint32_t)n;
+    v = getenv("AIGW_SIM_TOKENS_PER_S");
+    if (v && slice_to_i64(slice_from_cstr(v), &n) == CORE_OK && n <= UINT32_MAX)
+        cfg->default_tokens_per_s = (uint32_t)n;
+    v = getenv("AIGW_SIM_DEFAULTS");
+    if (v && *v) {
+        json_t *obj = json_loads(v, 0, NULL);
+        if (json_is_object(obj))
+            cfg->defaults = obj;
+        else {
+            json_decref(obj);
+            log_warn("AIGW_SIM_DEFAULTS is not a JSON object; ignored");
+        }
+    }
+}
+
+void gw_sim_config_release(gw_sim_config *cfg)
+{
+    json_decref(cfg->defaults);
+    cfg->defaults = NULL;
+}
+
+static const sim_model *model_find(const char *name)
+{
+    for (size_t i = 0; name && i < ARRAY_LEN(SIM_MODELS); i++)
+        if (strcmp(SIM_MODELS[i].name, name) == 0) return &SIM_MODELS[i];
+    return NULL;
+}
+
+bool gw_sim_model_exists(const char *model)
+{
+    return model_find(model) != NULL;
+}
+
+/* ------------------------------------------------------------------ hashing */
+
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME  1099511628211ULL
+
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ p[i]) * FNV_PRIME;
+    return hash;
+}
+
+static uint64_t fnv1a_str(uint64_t hash, const char *s)
+{
+    hash = fnv1a(hash, s, strlen(s));
+    return (hash ^ 0xffu) * FNV_PRIME; /* separator so "ab"+"c" != "a"+"bc" */
+}
+
+/* xorshift64*: a small deterministic generator seeded from the hash. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static int64_t rng_range(uint64_t *state, int64_t lo, int64_t hi)
+{
+    if (hi <= lo) return lo;
+    return lo + (int64_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* ------------------------------------------------------------------ directives */
+
+static void directives_init(sim_directives *d)
+{
+    *d = (sim_directives){-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL};
+}
+
+/* Decodes %XX escapes and '+' (as space) in place. */
+static void url_decode(char *s)
+{
+    char *out = s;
+    for (char *in = s; *in; in++) {
+        if (*in == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2])) {
+            char hex[3] = {in[1], in[2], 0};
+            *out++ = (char)strtol(hex, NULL, 16);
+            in += 2;
+        } else if (*in == '+') {
+            *out++ = ' ';
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+}
+
+static bool value_to_i64(json_t *v, int64_t *out)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1e15) {
+        *out = (int64_t)json_real_value(v);
+        return true;
+    }
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v) ? 1 : 0;
+        return true;
+    }
+    if (json_is_string(v)) {
+        slice_t s = slice_trim(slice_from_cstr(json_string_value(v)));
+        if (slice_eq_cstr(s, "true")) {
+            *out = 1;
+            return true;
+        }
+        if (slice_eq_cstr(s, "false")) {
+            *out = 0;
+            return true;
+        }
+        return slice_to_i64(s, out) == CORE_OK;
+    }
+    return false;
+}
+
+/* Applies one key; unknown keys and malformed values are ignored (a typo in
+ * a test directive must not break the call). url_escaped: inline values. */
+static void directive_set(sim_directives *d, const char *key, json_t *value, bool url_escaped)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+        int64_t max;
+    } numeric[] = {
+        {"ttft_ms", offsetof(sim_directives, ttft_ms), 3600000},
+        {"tokens_per_s", offsetof(sim_directives, tokens_per_s), 1000000},
+        {"output_tokens", offsetof(sim_directives, output_tokens), SIM_MAX_OUTPUT_TOKENS},
+        {"reasoning_tokens", offsetof(sim_directives, reasoning_tokens), SIM_MAX_OUTPUT_TOKENS},
+        {"error", offsetof(sim_directives, error_status), 599},
+        {"retry_after_ms", offsetof(sim_directives, retry_after_ms), 3600000},
+        {"stall_ms", offsetof(sim_directives, stall_ms), 3600000},
+        {"cut_after", offsetof(sim_directives, cut_after), SIM_MAX_OUTPUT_TOKENS},
+        {"fail_times", offsetof(sim_directives, fail_times), 1000000},
+        {"no_usage", offsetof(sim_directives, no_usage), 1},
+        {"garbage", offsetof(sim_directives, garbage), 1},
+    };
+    if (strcmp(key, "reply") == 0) {
+        if (!json_is_string(value) || json_string_length(value) > SIM_MAX_REPLY_BYTES) return;
+        char *copy = strdup(json_string_value(value));
+        if (!copy) return;
+        if (url_escaped) url_decode(copy);
+        free(d->reply);
+        d->reply = copy;
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(numeric); i++) {
+        if (strcmp(key, numeric[i].key) != 0) continue;
+        int64_t n;
+        if (value_to_i64(value, &n))
+            *(int64_t *)((char *)d + numeric[i].offset) = MIN(n, numeric[i].max);
+        return;
+    }
+}
+
+static void directives_apply_object(sim_directives *d, json_t *obj)
+{
+    if (!json_is_object(obj)) return;
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value) directive_set(d, key, value, false);
+}
+
+static const char SIM_TAG_OPEN[] = "[[sim:";
+
+/* Applies every "[[sim:k=v,...]]" tag in text and appends the text without
+ * the tags to stripped (which may be NULL). */
+static void directives_apply_inline(sim_directives *d, slice_t text, buf_t *stripped)
+{
+    size_t pos = 0;
+    while (pos < text.len) {
+        const char *open =
+            memmem(text.ptr + pos, text.len - pos, SIM_TAG_OPEN, sizeof(SIM_TAG_OPEN) - 1);
+        if (!open) break;
+        size_t body_start = (size_t)(open - text.ptr) + sizeof(SIM_TAG_OPEN) - 1;
+        const char *close = memmem(text.ptr + body_start, text.len - body_start, "]]", 2);
+        if (!close) break;
+        if (stripped) buf_append(stripped, text.ptr + pos, (size_t)(open - (text.ptr + pos)));
+        slice_t body = {text.ptr + body_start, (size_t)(close - (text.ptr + body_start))};
+        while (body.len > 0) {
+            const char *comma = memchr(body.ptr, ',', body.len);
+            slice_t pair = {body.ptr, comma ? (size_t)(comma - body.ptr) : body.len};
+            const char *eq = memchr(pair.ptr, '=', pair.len);
+            if (eq) {
+                slice_t key = slice_trim((slice_t){pair.ptr, (size_t)(eq - pair.ptr)});
+                slice_t value =
+                    slice_trim((slice_t){eq + 1, pair.len - (size_t)(eq + 1 - pair.ptr)});
+                char *key_z = slice_dup(key);
+                json_t *value_json = json_stringn(value.ptr, value.len);
+                if (key_z && value_json) directive_set(d, key_z, value_json, true);
+                free(key_z);
+                json_decref(value_json);
+            }
+            if (!comma) break;
+            body.len -= pair.len + 1;
+            body.ptr = comma + 1;
+        }
+        pos = (size_t)(close - text.ptr) + 2;
+    }
+    if (stripped && pos < text.len) buf_append(stripped, text.ptr + pos, text.len - pos);
+}
+
+/* The last message with role "user", or NULL. */
+static json_t *last_user_message(json_t *messages)
+{
+    for (size_t i = json_array_size(messages); i > 0; i--) {
+        json_t *msg = json_array_get(messages, i - 1);
+        if (json_is_string(json_object_get(msg, "role")) &&
+            strcmp(json_string_value(json_object_get(msg, "role")), "user") == 0)
+            return msg;
+    }
+    return NULL;
+}
+
+static slice_t json_str_slice(json_t *v)
+{
+    return (slice_t){json_string_value(v), json_string_length(v)};
+}
+
+/* Hash of one message's content; for the last user message, the text with
+ * the directive tags removed (and the tags applied to d). */
+static uint64_t hash_content(uint64_t hash, json_t *content, sim_directives *d)
+{
+    buf_t stripped;
+    buf_init(&stripped, 0);
+    if (json_is_string(content)) {
+        if (d) {
+            directives_apply_inline(d, json_str_slice(content), &stripped);
+            slice_t s = slice_trim(buf_slice(&stripped));
+            hash = fnv1a(hash, s.ptr, s.len);
+        } else {
+            hash = fnv1a(hash, json_string_value(content), json_string_length(content));
+        }
+    } else if (json_is_array(content) && d) {
+        size_t i;
+        json_t *part;
+        json_array_foreach(content, i, part)
+        {
+            json_t *text = json_object_get(part, "text");
+            if (!json_is_string(text)) continue;
+            buf_reset(&stripped);
+            directives_apply_inline(d, json_str_slice(text), &stripped);
+            slice_t s = slice_trim(buf_slice(&stripped));
+            hash = fnv1a_str(fnv1a(hash, s.ptr, s.len), "");
+        }
+    } else if (content && !json_is_null(content)) {
+        char *dump = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (dump) hash = fnv1a(hash, dump, strlen(dump));
+        free(dump);
+    }
+    buf_free(&stripped);
+    return (hash ^ 0xfeu) * FNV_PRIME;
+}
+
+/* Resolves directives (defaults < request->simulate < inline tags) and
+ * returns the answer hash of model + messages (tags stripped). */
+static uint64_t resolve(const gw_sim_config *cfg, const gw_request *req, sim_directives *d)
+{
+    directives_apply_object(d, cfg ? cfg->defaults : NULL);
+    directives_apply_object(d, req->simulate);
+    uint64_t hash = fnv1a_str(FNV_OFFSET, req->model ? req->model : "");
+    json_t *last_user = last_user_message(req->messages);
+    size_t i;
+    json_t *msg;
+    json_array_foreach(req->messages, i, msg)
+    {
+        json_t *role = json_object_get(msg, "role");
+        hash = fnv1a_str(hash, json_is_string(role) ? json_string_value(role) : "");
+        hash = hash_content(hash, json_object_get(msg, "content"), msg == last_user ? d : NULL);
+    }
+    return hash;
+}
+
+/* ------------------------------------------------------------------ the answer */
+
+static const char *const SUBJECTS[] = {
+    "the gateway",    "this answer",      "the router",    "each request",
+    "your team",      "the stream",       "the simulator", "every provider",
+    "a careful plan", "the usage ledger", "the model",     "a good default",
+};
+static const char *const VERBS[] = {
+    "keeps",     "explains", "measures", "follows", "shapes",   "checks",
+    "describes", "delivers", "balances", "tracks",  "protects", "reports",
+};
+static const char *const OBJECTS[] = {
+    "the cost of every call",     "a steady stream of tokens",   "the latency of each provider",
+    "a clear and useful summary", "the budget for the month",    "the health of the models",
+    "a friendly reply",           "the order of events",         "a small worked example",
+    "the limits you configured",  "the context of the question", "the answer you asked for",
+};
+static const char *const TAILS[] = {
+    "",
+    " without any network access",
+    " in a predictable way",
+    " for your tests",
+    " with deterministic timing",
+    " so that tests stay stable",
+    " as expected",
+    " one token at a time",
+};
+static const char *const OPENERS[] = {
+    "", "", "In short, ", "Meanwhile, ", "As a result, ", "Of course, ", "Note that ", "Also, ",
+};
+static const char *const REASONING_OPENERS[] = {
+    "", "First, ", "Then ", "I think ", "Next, ", "So ",
+};
+static const char *const CODE_LINES[] = {
+    "int answer = 42;",
+    "printf(\"simulated\\n\");",
+    "return tokens * price;",
+};
+
+typedef struct {
+    buf_t *plan;
+    sim_step *steps;
+    size_t nsteps, cap;
+    core_err err;
+} plan_builder;
+
+static void add_step(plan_builder *pb, step_kind kind, const char *data, size_t len)
+{
+    if (pb->err != CORE_OK) return;
+    if (pb->nsteps == pb->cap) {
+        size_t cap = pb->cap ? pb->cap * 2 : 64;
+        sim_step *steps = realloc(pb->steps, cap * sizeof(*steps));
+        if (!steps) {
+            pb->err = CORE_ENOMEM;
+            return;
+        }
+        pb->steps = steps;
+        pb->cap = cap;
+    }
+    size_t off = pb->plan->len;
+    pb->err = buf_append(pb->plan, data, len);
+    if (pb->err != CORE_OK) return;
+    pb->steps[pb->nsteps++] = (sim_step){kind, (uint32_t)off, (uint32_t)len};
+}
+
+/* Emits up to `count` word tokens of generated prose as steps of `kind`:
+ * an intro sentence, then sentences from the word lists, with a paragraph
+ * break every few sentences and (code_block) one short fenced code block.
+ * The last token ends with a full stop when the sentence was cut short. */
+static void add_prose(plan_builder *pb, step_kind kind, int64_t count, const char *intro,
+                      uint64_t *rng, bool code_block)
+{
+    buf_t sentence, word;
+    buf_init(&sentence, 0);
+    buf_init(&word, 0);
+    int64_t emitted = 0;
+    int sentences = 0;
+    bool code_done = !code_block;
+    bool need_space = false;
+    while (emitted < count && pb->err == CORE_OK) {
+        buf_reset(&sentence);
+        if (sentences == 0) {
+            buf_append_cstr(&sentence, intro);
+        } else {
+            const char *opener =
+                kind == STEP_REASONING
+                    ? REASONING_OPENERS[rng_next(rng) % ARRAY_LEN(REASONING_OPENERS)]
+                    : OPENERS[rng_next(rng) % ARRAY_LEN(OPENERS)];
+            const char *subject = SUBJECTS[rng_next(rng) % ARRAY_LEN(SUBJECTS)];
+            buf_printf(&sentence, "%s%s %s %s%s.", opener, subject,
+                       VERBS[rng_next(rng) % ARRAY_LEN(VERBS)],
+                       OBJECTS[rng_next(rng) % ARRAY_LEN(OBJECTS)],
+                       TAILS[rng_next(rng) % ARRAY_LEN(TAILS)]);
+            if (sentence.len && !*opener)
+                sentence.data[0] = (char)toupper((unsigned char)sentence.data[0]);
+        }
+        bool paragraph = sentences > 0 && sentences % 3 == 0;
+        sentences++;
+        /* One code block after the second sentence, when there is room. */
+        if (!code_done && sentences == 3 && count - emitted >= 12) {
+            const char *line = CODE_LINES[rng_next(rng) % ARRAY_LEN(CODE_LINES)];
+            add_step(pb, kind, "\n\n```c\n", 7);
+            emitted++;
+            const char *p = line;
+            while (*p && emitted < count - 1) {
+                const char *end = strchr(p + 1, ' ');
+                size_t len = end ? (size_t)(end - p) : strlen(p);
+                add_step(pb, kind, p, len);
+                emitted++;
+                p += len;
+            }
+            add_step(pb, kind, "\n```", 4);
+            emitted++;
+            code_done = true;
+            paragraph = true;
+        }
+        const char *p = sentence.data ? sentence.data : "";
+        bool first_word = true;
+        while (*p && emitted < count) {
+            const char *end = strchr(p, ' ');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            buf_reset(&word);
+            if (first_word && paragraph)
+                buf_append_cstr(&word, "\n\n");
+            else if (need_space)
+                buf_append_char(&word, ' ');
+            buf_append(&word, p, len);
+            first_word = false;
+            need_space = true;
+            p += len;
+            while (*p == ' ')
+                p++;
+            emitted++;
+            if (emitted == count && *p) {
+                /* Cut mid-sentence by the length: close it anyway. */
+                char last = word.len ? word.data[word.len - 1] : '.';
+                if (last != '.' && last != ',')
+                    buf_append_char(&word, '.');
+                else if (last == ',')
+                    word.data[word.len - 1] = '.';
+            }
+            add_step(pb, kind, word.data, word.len);
+        }
+    }
+    buf_free(&sentence);
+    buf_free(&word);
+}
+
+/* reply=TEXT: one step per word, each with the whitespace before it. */
+static void add_reply(plan_builder *pb, const char *reply)
+{
+    const char *p = reply;
+    while (*p) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\n' || *q == '\t')
+            q++;
+        while (*q && *q != ' ' && *q != '\n' && *q != '\t')
+            q++;
+        add_step(pb, STEP_TEXT, p, (size_t)(q - p));
+        p = q;
+    }
+}
+
+/* ---- tool calls ---- */
+
+static json_t *value_for_schema(json_t *schema, const char *name, uint64_t hash, int depth);
+
+static const char *schema_type(json_t *schema)
+{
+    json_t *type = json_object_get(schema, "type");
+    if (json_is_string(type)) return json_string_value(type);
+    if (json_is_array(type)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(type, i,
+                           t) if (json_is_string(t) && strcmp(json_string_value(t), "null") !=
+                                                           0) return json_string_value(t);
+    }
+    if (json_is_object(json_object_get(schema, "properties"))) return "object";
+    return "string";
+}
+
+static json_t *object_for_schema(json_t *schema, uint64_t hash, int depth)
+{
+    json_t *obj = json_object();
+    json_t *props = json_object_get(schema, "properties");
+    if (!obj || !json_is_object(props) || depth >= SIM_MAX_SCHEMA_DEPTH) return obj;
+    const char *key;
+    json_t *sub;
+    size_t n = 0;
+    json_object_foreach(props, key, sub)
+    {
+        if (n++ >= SIM_MAX_PROPERTIES) break;
+        json_t *v = value_for_schema(sub, key, fnv1a_str(hash, key), depth + 1);
+        if (v) json_object_set_new(obj, key, v);
+    }
+    return obj;
+}
+
+static json_t *string_for_name(const char *name, uint64_t hash)
+{
+    static const char *const CITIES[] = {"Paris", "Lisbon", "Tokyo", "Nairobi", "Montreal"};
+    const char *city = CITIES[hash % ARRAY_LEN(CITIES)];
+    if (strstr(name, "city") || strstr(name, "location") || strstr(name, "place"))
+        return json_string(city);
+    if (strstr(name, "email")) return json_string("user@example.com");
+    if (strstr(name, "date")) return json_string("2025-01-15");
+    if (strstr(name, "url")) return json_string("https://example.com/simulated");
+    if (strstr(name, "unit")) return json_string("celsius");
+    char text[64];
+    snprintf(text, sizeof(text), "simulated %s", *name ? name : "value");
+    return json_string(text);
+}
+
+static json_t *value_for_schema(json_t *schema, const char *name, uint64_t hash, int depth)
+{
+    json_t *choices = json_object_get(schema, "enum");
+    if (json_array_size(choices) > 0)
+        return json_deep_copy(json_array_get(choices, hash % json_array_size(choices)));
+    const char *type = schema_type(schema);
+    if (strcmp(type, "integer") == 0) {
+        int64_t lo = 1, hi = 100;
+        json_t *min = json_object_get(schema, "minimum"), *max = json_object_get(schema, "maximum");
+        if (json_is_integer(min)) lo = json_integer_value(min);
+        if (json_is_integer(max) && json_integer_value(max) >= lo)
+            hi = json_integer_value(max);
+        else if (hi < lo)
+            hi = lo + 99;
+        uint64_t span = (uint64_t)(hi - lo) + 1;
+        return json_integer(lo + (span ? (int64_t)(hash % span) : 0));
+    }
+    if (strcmp(type, "number") == 0) return json_real((double)(hash % 1000) / 10.0);
+    if (strcmp(type, "boolean") == 0) return json_boolean(hash & 1);
+    if (strcmp(type, "null") == 0) return json_null();
+    if (strcmp(type, "array") == 0) {
+        json_t *arr = json_array();
+        if (arr && depth < SIM_MAX_SCHEMA_DEPTH)
+            json_array_append_new(
+                arr, value_for_schema(json_object_get(schema, "items"), name, hash, depth + 1));
+        return arr;
+    }
+    if (strcmp(type, "object") == 0) return object_for_schema(schema, hash, depth);
+    return string_for_name(name, hash);
+}
+
+/* The tool the call will use: the one tool_choice names, else the first.
+ * NULL when tools are absent or tool_choice is "none". */
+static json_t *pick_tool(const gw_request *req)
+{
+    if (!json_is_array(req->tools) || json_array_size(req->tools) == 0) return NULL;
+    if (json_is_string(req->tool_choice) &&
+        strcmp(json_string_value(req->tool_choice), "none") == 0)
+        return NULL;
+    json_t *wanted = json_object_get(json_object_get(req->tool_choice, "function"), "name");
+    size_t i;
+    json_t *tool;
+    json_array_foreach(req->tools, i, tool)
+    {
+        json_t *name = json_object_get(json_object_get(tool, "function"), "name");
+        if (!json_is_string(name)) continue;
+        if (!json_is_string(wanted) || json_equal(name, wanted)) return tool;
+    }
+    return NULL;
+}
+
+static void add_tool_call(gw_sim_call *call, plan_builder *pb, json_t *tool, uint64_t hash)
+{
+    json_t *function = json_object_get(tool, "function");
+    const char *name = json_string_value(json_object_get(function, "name"));
+    json_t *args = object_for_schema(json_object_get(function, "parameters"), hash, 0);
+    char *args_text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    if (!args_text) {
+        pb->err = CORE_ENOMEM;
+        return;
+    }
+    char id[32];
+    snprintf(id, sizeof(id), "call_sim%016llx", (unsigned long long)hash);
+    call->tool_id_off = (uint32_t)call->plan.len;
+    call->tool_id_len = (uint32_t)strlen(id);
+    call->tool_name_off = call->tool_id_off + call->tool_id_len;
+    call->tool_name_len = (uint32_t)strlen(name);
+    if ((pb->err = buf_append_cstr(&call->plan, id)) != CORE_OK ||
+        (pb->err = buf_append_cstr(&call->plan, name)) != CORE_OK) {
+        free(args_text);
+        return;
+    }
+    add_step(pb, STEP_TOOL_START, "", 0);
+
+    size_t len = strlen(args_text);
+    size_t pieces = MIN((size_t)(2 + hash % 2), MAX(len, (size_t)1));
+    size_t start = 0;
+    call->tool_args_off = (uint32_t)call->plan.len;
+    for (size_t k = 1; k <= pieces; k++) {
+        size_t end = k == pieces ? len : len * k / pieces;
+        while (end < len && ((unsigned char)args_text[end] & 0xC0) == 0x80)
+            end++; /* never split inside a UTF-8 sequence */
+        if (end > start) add_step(pb, STEP_TOOL_ARGS, args_text + start, end - start);
+        start = end;
+    }
+    call->tool_args_len = (uint32_t)len;
+    add_step(pb, STEP_TOOL_END, "", 0);
+    call->tool_tokens =
+        gw_tokens_estimate(slice_from_cstr(name)) + gw_tokens_estimate((slice_t){args_text, len});
+    free(args_text);
+}
+
+/* ------------------------------------------------------------------ planning */
+
+static uint64_t scaled(int64_t ms, double speed)
+{
+    if (ms <= 0) return 0;
+    double v = (double)ms * speed;
+    return v >= 1e12 ? (uint64_t)1e12 : (uint64_t)llround(v);
+}
+
+static core_err plan_call(gw_sim_call *call, const gw_sim_config *cfg, const gw_request *req,
+                          int attempt)
+{
+    sim_directives d;
+    directives_init(&d);
+    uint64_t hash = resolve(cfg, req, &d);
+    uint64_t rng = hash;
+    const sim_model *model = model_find(req->model);
+    sim_model fallback = {req->model,
+                          cfg ? cfg->default_ttft_ms : 0,
+                          cfg ? cfg->default_tokens_per_s : 0,
+                          24,
+                          60,
+                          0,
+                          0,
+                          false,
+                          false};
+    if (!model) model = &fallback;
+
+    bool faults = d.fail_times < 0 || attempt < d.fail_times;
+    call->error_status = faults && d.error_status > 0 ? (int)d.error_status : 0;
+    call->retry_after_ms = d.retry_after_ms >= 0 ? d.retry_after_ms : -1;
+    if (call->error_status == 429 && call->retry_after_ms < 0)
+        call->retry_after_ms = SIM_DEFAULT_RETRY_MS;
+    call->garbage = faults && d.garbage > 0;
+    call->cut_after = faults ? d.cut_after : -1;
+    call->no_usage = d.no_usage > 0;
+
+    double speed = cfg && cfg->speed_factor > 0 ? cfg->speed_factor : 1.0;
+    call->first_delay_ms = scaled(d.ttft_ms >= 0 ? d.ttft_ms : model->ttft_ms, speed);
+    call->stall_ms = faults ? scaled(d.stall_ms, speed) : 0;
+    int64_t tps = d.tokens_per_s >= 0 ? d.tokens_per_s : model->tokens_per_s;
+    call->step_interval_ms = tps > 0 ? 1000.0 * speed / (double)tps : 0;
+
+    random_id("simcmpl_", call->id, sizeof(call->id));
+    call->input_tokens = gw_tokens_estimate_request(req);
+
+    core_err err = CORE_OK;
+    plan_builder pb = {.plan = &call->plan};
+    call->model_off = 0;
+    call->model_len = (uint32_t)strlen(req->model ? req->model : "");
+    if ((err = buf_append(&call->plan, req->model ? req->model : "", call->model_len)) != CORE_OK)
+        goto out;
+
+    json_t *tool = model->calls_tools ? pick_tool(req) : NULL;
+    int64_t answer = d.output_tokens >= 0 ? d.output_tokens
+                                          : rng_range(&rng, model->min_tokens, model->max_tokens);
+    int64_t reasoning = d.reasoning_tokens >= 0
+                            ? d.reasoning_tokens
+                            : rng_range(&rng, model->min_reasoning, model->max_reasoning);
+    if (model->max_reasoning == 0 && d.reasoning_tokens < 0) reasoning = 0;
+    call->finish = GW_FIN_STOP;
+    if (tool) {
+        add_tool_call(call, &pb, tool, hash);
+        call->finish = GW_FIN_TOOL_CALLS;
+    } else {
+        if (reasoning > 0)
+            add_prose(&pb, STEP_REASONING, reasoning,
+                      "Let me think about this simulated question step by step.", &rng, false);
+        if (d.reply) {
+            add_reply(&pb, d.reply);
+        } else {
+            char intro[96];
+            snprintf(intro, sizeof(intro), "This is a simulated reply from %s.",
+                     model->name ? model->name : "the simulator");
+            add_prose(&pb, STEP_TEXT, answer, intro, &rng,
+                      model->code_blocks && (hash >> 17) % 3 == 0);
+        }
+        /* max_tokens caps reasoning + answer together, as OpenAI counts it. */
+        if (req->max_tokens > 0 && pb.nsteps > (uint64_t)req->max_tokens) {
+            pb.nsteps = (size_t)req->max_tokens;
+            call->finish = GW_FIN_LENGTH;
+        }
+    }
+    err = pb.err;
+    call->steps = pb.steps;
+    call->nsteps = pb.nsteps;
+out:
+    free(d.reply);
+    return err;
+}
+
+/* ------------------------------------------------------------------ running */
+
+static slice_t plan_slice(const gw_sim_call *call, uint32_t off, uint32_t len)
+{
+    return (slice_t){call->plan.data + off, len};
+}
+
+static bool emit(gw_sim_call *call, const gw_event *ev)
+{
+    call->emit(call->ud, ev);
+    return !call->closing;
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    gw_sim_call *call = handle->data;
+    buf_free(&call->plan);
+    free(call->steps);
+    free(call);
+}
+
+static void close_call(gw_sim_call *call)
+{
+    call->phase = PH_CLOSED;
+    uv_timer_stop(&call->timer);
+    uv_close((uv_handle_t *)&call->timer, on_close);
+}
+
+/* DONE, then the call frees itself. */
+static void emit_done(gw_sim_call *call)
+{
+    call->closing = true; /* a cancel from inside the DONE callback is a no-op */
+    gw_event ev = {.type = GW_EV_DONE};
+    call->emit(call->ud, &ev);
+    close_call(call);
+}
+
+static void fault_error(int status, gw_error_info *info)
+{
+    info->http_status = status;
+    info->retryable = false;
+    switch (status) {
+    case 400:
+    case 422:
+        info->code = GW_ERR_INVALID_REQUEST;
+        break;
+    case 401:
+    case 403:
+        info->code = GW_ERR_PROVIDER_AUTH;
+        break;
+    case 402:
+        info->code = GW_ERR_PROVIDER_QUOTA;
+        break;
+    case 404:
+        info->code = GW_ERR_MODEL_NOT_FOUND;
+        break;
+    case 408:
+    case 504:
+        info->code = GW_ERR_TIMEOUT;
+        info->retryable = true;
+        break;
+    case 413:
+        info->code = GW_ERR_PAYLOAD_TOO_LARGE;
+        break;
+    case 429:
+        info->code = GW_ERR_RATE_LIMITED;
+        info->retryable = true;
+        break;
+    case 503:
+    case 529:
+        info->code = GW_ERR_MODEL_UNAVAILABLE;
+        info->retryable = true;
+        break;
+    default:
+        info->code = GW_ERR_PROVIDER_ERROR;
+        info->retryable = status >= 500;
+        break;
+    }
+}
+
+static void emit_usage(gw_sim_call *call, bool exact)
+{
+    gw_event ev = {.type = GW_EV_USAGE};
+    ev.usage.tokens.input = call->input_tokens;
+    ev.usage.provider_cost_pico = -1;
+    ev.usage.exact = exact;
+    size_t tool_done = call->next_step >= call->nsteps && call->tool_args_len ? 1 : 0;
+    if (exact) {
+        ev.usage.tokens.output =
+            (int64_t)call->emitted_tokens + (tool_done ? call->tool_tokens : 0);
+        ev.usage.tokens.reasoning = (int64_t)call->emitted_reasoning;
+    } else {
+        /* What a gateway would count locally from the bytes it saw. Reasoning
+         * and text pieces each sit contiguously in the plan. */
+        int64_t reasoning = 0, text = 0;
+        size_t first_reasoning = SIZE_MAX, first_text = SIZE_MAX, last_reasoning = 0, last_text = 0;
+        for (size_t i = 0; i < call->next_step; i++) {
+            const sim_step *s = &call->steps[i];
+            if (s->kind == STEP_REASONING) {
+                first_reasoning = MIN(first_reasoning, (size_t)s->off);
+                last_reasoning = s->off + s->len;
+            } else if (s->kind == STEP_TEXT) {
+                first_text = MIN(first_text, (size_t)s->off);
+                last_text = s->off + s->len;
+            }
+        }
+        if (first_reasoning != SIZE_MAX)
+            reasoning = gw_tokens_estimate(plan_slice(
+                call, (uint32_t)first_reasoning, (uint32_t)(last_reasoning - first_reasoning)));
+        if (first_text != SIZE_MAX)
+            text = gw_tokens_estimate(
+                plan_slice(call, (uint32_t)first_text, (uint32_t)(last_text - first_text)));
+        ev.usage.tokens.reasoning = reasoning;
+        ev.usage.tokens.output = reasoning + text + (tool_done ? call->tool_tokens : 0);
+    }
+    emit(call, &ev);
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* Arms the timer, or (paused) remembers the delay for gw_sim_resume. */
+static void schedule(gw_sim_call *call, uint64_t delay_ms)
+{
+    call->deadline_ms = uv_now(call->loop) + delay_ms;
+    if (call->paused)
+        call->remaining_ms = delay_ms;
+    else
+        uv_timer_start(&call->timer, on_timer, delay_ms, 0);
+}
+
+/* Emits one step; false when the call was cancelled meanwhile. */
+static bool emit_step(gw_sim_call *call)
+{
+    const sim_step *s = &call->steps[call->next_step++];
+    gw_event ev = {.tool_index = 0};
+    switch (s->kind) {
+    case STEP_REASONING:
+    case STEP_TEXT:
+        ev.type = s->kind == STEP_TEXT ? GW_EV_TEXT : GW_EV_REASONING;
+        ev.text = plan_slice(call, s->off, s->len);
+        call->emitted_tokens++;
+        if (s->kind == STEP_REASONING) call->emitted_reasoning++;
+        break;
+    case STEP_TOOL_START:
+        ev.type = GW_EV_TOOL_CALL_START;
+        ev.tool_id = plan_slice(call, call->tool_id_off, call->tool_id_len);
+        ev.tool_name = plan_slice(call, call->tool_name_off, call->tool_name_len);
+        break;
+    case STEP_TOOL_ARGS:
+        ev.type = GW_EV_TOOL_ARGS;
+        ev.text = plan_slice(call, s->off, s->len);
+        break;
+    case STEP_TOOL_END:
+        ev.type = GW_EV_TOOL_CALL_END;
+        ev.text = plan_slice(call, call->tool_args_off, call->tool_args_len);
+        ev.args_valid_json = true;
+        break;
+    }
+    return emit(call, &ev);
+}
+
+/* End of the stream: the clean tail, or the truncation tail. */
+static void stream_end(gw_sim_call *call, bool truncated)
+{
+    if (truncated) {
+        emit_usage(call, false);
+        if (call->closing) return;
+        gw_event ev = {.type = GW_EV_ERROR};
+        ev.error = (gw_error_info){.code = GW_ERR_UPSTREAM_TRUNCATED,
+                                   .retryable = true,
+                                   .retry_after_ms = -1,
+                                   .message = SLICE_LIT("simulated stream cut (cut_after)"),
+                                   .provider_code = SLICE_LIT("simulated_cut")};
+        if (!emit(call, &ev)) return;
+    } else {
+        gw_event ev = {.type = GW_EV_FINISH, .finish = call->finish};
+        ev.finish_raw = slice_from_cstr(gw_finish_name(call->finish));
+        if (!emit(call, &ev)) return;
+        emit_usage(call, !call->no_usage);
+        if (call->closing) return;
+    }
+    emit_done(call);
+}
+
+static void stream_tick(gw_sim_call *call)
+{
+    uint64_t now = uv_now(call->loop);
+    size_t due = call->nsteps;
+    if (call->step_interval_ms > 0) {
+        double elapsed = (double)(now - call->pace_base_ms);
+        due = call->pace_base_step + 1 + (size_t)(elapsed / call->step_interval_ms);
+    }
+    size_t batch = 0;
+    for (;;) {
+        if (call->paused) return; /* gw_sim_resume schedules the rest */
+        if (call->cut_after >= 0 && call->emitted_tokens >= (size_t)call->cut_after &&
+            (call->next_step >= call->nsteps || call->steps[call->next_step].kind == STEP_TEXT ||
+             call->steps[call->next_step].kind == STEP_REASONING)) {
+            stream_end(call, true);
+            return;
+        }
+        if (call->next_step >= call->nsteps) {
+            stream_end(call, call->cut_after >= 0);
+            return;
+        }
+        if (call->next_step >= due || batch >= SIM_BATCH) break;
+        if (!emit_step(call)) return;
+        batch++;
+    }
+    /* libuv 1.44 would run a 0 ms timer re-armed in its own callback in the
+     * same pass, starving I/O: always wait at least 1 ms between batches. */
+    uint64_t delay = 1;
+    if (call->step_interval_ms > 0 && call->next_step >= due) {
+        double next_at = (double)(call->next_step - call->pace_base_step) * call->step_interval_ms;
+        double wait = next_at - (double)(now - call->pace_base_ms);
+        if (wait > 1) delay = (uint64_t)ceil(wait);
+    }
+    schedule(call, delay);
+}
+
+static void stream_begin(gw_sim_call *call)
+{
+    call->phase = PH_STREAM;
+    call->pace_base_ms = uv_now(call->loop);
+    call->pace_base_step = call->next_step;
+    stream_tick(call);
+}
+
+/* error=STATUS or garbage=1: an ERROR as the adapters would map it, then DONE. */
+static void emit_fault(gw_sim_call *call)
+{
+    char message[64];
+    gw_event ev = {.type = GW_EV_ERROR};
+    if (call->garbage) {
+        ev.error =
+            (gw_error_info){.code = GW_ERR_PROVIDER_ERROR,
+                            .http_status = 200,
+                            .retryable = true,
+                            .retry_after_ms = -1,
+                            .message = SLICE_LIT("simulated upstream sent a malformed response"),
+                            .provider_code = SLICE_LIT("simulated_garbage")};
+    } else {
+        snprintf(message, sizeof(message), "simulated upstream error (HTTP %d)",
+                 call->error_status);
+        fault_error(call->error_status, &ev.error);
+        ev.error.retry_after_ms = call->error_status == 429 ? call->retry_after_ms : -1;
+        ev.error.message = slice_from_cstr(message);
+        ev.error.provider_code = SLICE_LIT("simulated_error");
+    }
+    if (emit(call, &ev)) emit_done(call);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    gw_sim_call *call = timer->data;
+    if (call->closing || call->paused) return;
+    call->in_tick = true;
+    switch (call->phase) {
+    case PH_WAIT_FIRST:
+        if (call->error_status || call->garbage) {
+            emit_fault(call);
+            break;
+        }
+        gw_event start = {.type = GW_EV_START};
+        start.id = slice_from_cstr(call->id);
+        start.model = plan_slice(call, call->model_off, call->model_len);
+        if (!emit(call, &start)) break;
+        if (call->stall_ms > 0) {
+            call->phase = PH_STALL;
+            schedule(call, call->stall_ms);
+            break;
+        }
+        stream_begin(call);
+        break;
+    case PH_STALL:
+        stream_begin(call);
+        break;
+    case PH_STREAM:
+        stream_tick(call);
+        break;
+    case PH_CLOSED:
+        break;
+    }
+    call->in_tick = false;
+}
+
+core_err gw_sim_start(uv_loop_t *loop, const gw_sim_config *cfg, const gw_request *req, int attempt,
+                      gw_emit_fn emit_fn, void *ud, gw_sim_call **out)
+{
+    if (!loop || !req || !emit_fn || !out) return CORE_EINVAL;
+    gw_sim_call *call = calloc(1, sizeof(*call));
+    if (!call) return CORE_ENOMEM;
+    call->loop = loop;
+    call->emit = emit_fn;
+    call->ud = ud;
+    buf_init(&call->plan, SIM_MAX_PLAN_BYTES);
+    core_err err = plan_call(call, cfg, req, attempt);
+    if (err != CORE_OK) {
+        buf_free(&call->plan);
+        free(call->steps);
+        free(call);
+        return err;
+    }
+    uv_timer_init(loop, &call->timer);
+    call->timer.data = call;
+    call->phase = PH_WAIT_FIRST;
+    /* Even with no delay the first event comes from a timer callback, never
+     * from inside this function. */
+    call->deadline_ms = uv_now(loop) + call->first_delay_ms;
+    uv_timer_start(&call->timer, on_timer, call->first_delay_ms, 0);
+    *out = call;
+    return CORE_OK;
+}
+
+void gw_sim_cancel(gw_sim_call *call)
+{
+    if (!call || call->closing) return;
+    call->closing = true;
+    close_call(call);
+}
+
+void gw_sim_pause(gw_sim_call *call)
+{
+    if (!call || call->closing || call->paused) return;
+    call->paused = true;
+    uint64_t now = uv_now(call->loop);
+    call->remaining_ms = call->deadline_ms > now ? call->deadline_ms - now : 0;
+    uv_timer_stop(&call->timer);
+}
+
+void gw_sim_resume(gw_sim_call *call)
+{
+    if (!call || call->closing || !call->paused) return;
+    call->paused = false;
+    if (call->phase == PH_STREAM) {
+        /* Pace from now on, without a burst to catch up the paused time. */
+        call->pace_base_ms = uv_now(call->loop);
+        call->pace_base_step = call->next_step;
+        if (call->in_tick) return; /* the running tick goes on and schedules itself */
+        schedule(call, 0);
+        return;
+    }
+    if (call->in_tick) return;
+    schedule(call, call->remaining_ms);
+}
