@@ -158,7 +158,8 @@ static void h_v1_models(http_request *req, void *ud)
         if (!m->enabled || !gw_app_caller_may_use(app, &caller, m->provider, m->model)) continue;
         json_array_append_new(arr, json_pack("{s:o,s:s,s:I,s:s}", "id",
                                              json_sprintf("%s/%s", m->provider, m->model), "object",
-                                             "model", (json_int_t)(m->updated_at / 1000),
+                                             "model", "created",
+                                             (json_int_t)(m->updated_at / 1000),
                                              "owned_by", m->provider));
     }
     if (snap) gw_registry_release(snap);
