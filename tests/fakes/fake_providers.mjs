@@ -842,13 +842,13 @@ export function createFakeServer({ keys = FAKE_KEYS, log = () => {} } = {}) {
     let body;
     if (raw.length) { try { body = JSON.parse(raw); } catch { body = undefined; } }
     const rec = {
-      id: ++state.seq, time: new Date().toISOString(), method: req.method, path: url.pathname, query: url.search,
+      id: ++state.seq, time: new Date().toISOString(), t_ms: Date.now(), method: req.method, path: url.pathname, query: url.search,
       provider: route?.[2] ?? null, headers: { ...req.headers }, body: body ?? (raw.length ? raw : null),
       body_is_json: body !== undefined, scenarios: {}, status: null, outcome: null, aborted: false,
     };
     state.records.push(rec);
     // aborted = the client hung up before we finished answering (client-disconnect tests).
-    res.on('close', () => { rec.status = res.statusCode; if (!res.writableFinished) rec.aborted = true; rec.closed_at = new Date().toISOString(); });
+    res.on('close', () => { rec.status = res.statusCode; if (!res.writableFinished) rec.aborted = true; rec.closed_at_ms = Date.now(); });
     log(`${req.method} ${url.pathname}`);
     if (!route) return sendJson(res, 404, { error: { message: `Unknown route ${req.method} ${url.pathname}`, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
     const [method, , provider, kind] = route;
