@@ -161,7 +161,9 @@ core_err gw_usage_log_append(gw_usage_log *log, const gw_usage_row *row)
         log->queued++;
         log->accepted++;
         log->stats.appended++;
-        if (log->queued == GW_USAGE_BATCH_ROWS) pthread_cond_signal(&log->wake);
+        /* The first row starts the writer's 50 ms batching window; a full
+         * batch ends it early. */
+        if (log->queued == 1 || log->queued == GW_USAGE_BATCH_ROWS) pthread_cond_signal(&log->wake);
     }
     pthread_mutex_unlock(&log->lock);
     free(e);
