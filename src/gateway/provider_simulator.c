@@ -13,9 +13,12 @@
  * Nothing refers to the request after gw_sim_start returns, so the caller
  * may release it at once. The call frees itself through uv_close after DONE
  * or gw_sim_cancel; every emit is followed by a check for cancel and pause,
- * because the caller may do either from inside its emit callback.
+ * because the caller may do either from inside its emit callback. The words
+ * and tool arguments themselves come from sim_answer.c.
  */
 #include "provider_simulator.h"
+
+#include "sim_answer.h"
 
 #include "../core/buf.h"
 #include "../core/log.h"
@@ -29,8 +32,6 @@
 #define SIM_MAX_REPLY_BYTES   (64u << 10)
 #define SIM_MAX_PLAN_BYTES    (8u << 20)
 #define SIM_BATCH             32 /* steps per timer tick at most, then yield to the loop */
-#define SIM_MAX_SCHEMA_DEPTH  4
-#define SIM_MAX_PROPERTIES    16
 #define SIM_DEFAULT_RETRY_MS  1000
 
 typedef struct {
@@ -66,19 +67,6 @@ typedef struct {
     char *reply; /* malloc'd, NULL when not set */
 } sim_directives;
 
-typedef enum {
-    STEP_REASONING,
-    STEP_TEXT,
-    STEP_TOOL_START,
-    STEP_TOOL_ARGS,
-    STEP_TOOL_END
-} step_kind;
-
-typedef struct {
-    step_kind kind;
-    uint32_t off, len; /* bytes in plan */
-} sim_step;
-
 typedef enum { PH_WAIT_FIRST, PH_STALL, PH_STREAM, PH_CLOSED } sim_phase;
 
 struct gw_sim_call {
@@ -89,7 +77,7 @@ struct gw_sim_call {
 
     /* The plan. */
     buf_t plan; /* bytes of every step, the model name, the tool id/name */
-    sim_step *steps;
+    gw_sim_step *steps;
     size_t nsteps;
     uint32_t model_off, model_len;
     uint32_t tool_id_off, tool_id_len, tool_name_off, tool_name_len;
@@ -174,42 +162,6 @@ static const sim_model *model_find(const char *name)
 bool gw_sim_model_exists(const char *model)
 {
     return model_find(model) != NULL;
-}
-
-/* ------------------------------------------------------------------ hashing */
-
-#define FNV_OFFSET 1469598103934665603ULL
-#define FNV_PRIME  1099511628211ULL
-
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ p[i]) * FNV_PRIME;
-    return hash;
-}
-
-static uint64_t fnv1a_str(uint64_t hash, const char *s)
-{
-    hash = fnv1a(hash, s, strlen(s));
-    return (hash ^ 0xffu) * FNV_PRIME; /* separator so "ab"+"c" != "a"+"bc" */
-}
-
-/* xorshift64*: a small deterministic generator seeded from the hash. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static int64_t rng_range(uint64_t *state, int64_t lo, int64_t hi)
-{
-    if (hi <= lo) return lo;
-    return lo + (int64_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
 }
 
 /* ------------------------------------------------------------------ directives */
@@ -379,9 +331,9 @@ static uint64_t hash_content(uint64_t hash, json_t *content, sim_directives *d)
         if (d) {
             directives_apply_inline(d, json_str_slice(content), &stripped);
             slice_t s = slice_trim(buf_slice(&stripped));
-            hash = fnv1a(hash, s.ptr, s.len);
+            hash = gw_sim_fnv1a(hash, s.ptr, s.len);
         } else {
-            hash = fnv1a(hash, json_string_value(content), json_string_length(content));
+            hash = gw_sim_fnv1a(hash, json_string_value(content), json_string_length(content));
         }
     } else if (json_is_array(content) && d) {
         size_t i;
@@ -393,15 +345,15 @@ static uint64_t hash_content(uint64_t hash, json_t *content, sim_directives *d)
             buf_reset(&stripped);
             directives_apply_inline(d, json_str_slice(text), &stripped);
             slice_t s = slice_trim(buf_slice(&stripped));
-            hash = fnv1a_str(fnv1a(hash, s.ptr, s.len), "");
+            hash = gw_sim_fnv1a_str(gw_sim_fnv1a(hash, s.ptr, s.len), "");
         }
     } else if (content && !json_is_null(content)) {
         char *dump = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (dump) hash = fnv1a(hash, dump, strlen(dump));
+        if (dump) hash = gw_sim_fnv1a(hash, dump, strlen(dump));
         free(dump);
     }
     buf_free(&stripped);
-    return (hash ^ 0xfeu) * FNV_PRIME;
+    return (hash ^ 0xfeu) * GW_SIM_FNV_PRIME;
 }
 
 /* Resolves directives (defaults < request->simulate < inline tags) and
@@ -410,262 +362,17 @@ static uint64_t resolve(const gw_sim_config *cfg, const gw_request *req, sim_dir
 {
     directives_apply_object(d, cfg ? cfg->defaults : NULL);
     directives_apply_object(d, req->simulate);
-    uint64_t hash = fnv1a_str(FNV_OFFSET, req->model ? req->model : "");
+    uint64_t hash = gw_sim_fnv1a_str(GW_SIM_FNV_OFFSET, req->model ? req->model : "");
     json_t *last_user = last_user_message(req->messages);
     size_t i;
     json_t *msg;
     json_array_foreach(req->messages, i, msg)
     {
         json_t *role = json_object_get(msg, "role");
-        hash = fnv1a_str(hash, json_is_string(role) ? json_string_value(role) : "");
+        hash = gw_sim_fnv1a_str(hash, json_is_string(role) ? json_string_value(role) : "");
         hash = hash_content(hash, json_object_get(msg, "content"), msg == last_user ? d : NULL);
     }
     return hash;
-}
-
-/* ------------------------------------------------------------------ the answer */
-
-static const char *const SUBJECTS[] = {
-    "the gateway",    "this answer",      "the router",    "each request",
-    "your team",      "the stream",       "the simulator", "every provider",
-    "a careful plan", "the usage ledger", "the model",     "a good default",
-};
-static const char *const VERBS[] = {
-    "keeps",     "explains", "measures", "follows", "shapes",   "checks",
-    "describes", "delivers", "balances", "tracks",  "protects", "reports",
-};
-static const char *const OBJECTS[] = {
-    "the cost of every call",     "a steady stream of tokens",   "the latency of each provider",
-    "a clear and useful summary", "the budget for the month",    "the health of the models",
-    "a friendly reply",           "the order of events",         "a small worked example",
-    "the limits you configured",  "the context of the question", "the answer you asked for",
-};
-static const char *const TAILS[] = {
-    "",
-    " without any network access",
-    " in a predictable way",
-    " for your tests",
-    " with deterministic timing",
-    " so that tests stay stable",
-    " as expected",
-    " one token at a time",
-};
-static const char *const OPENERS[] = {
-    "", "", "In short, ", "Meanwhile, ", "As a result, ", "Of course, ", "Note that ", "Also, ",
-};
-static const char *const REASONING_OPENERS[] = {
-    "", "First, ", "Then ", "I think ", "Next, ", "So ",
-};
-static const char *const CODE_LINES[] = {
-    "int answer = 42;",
-    "printf(\"simulated\\n\");",
-    "return tokens * price;",
-};
-
-typedef struct {
-    buf_t *plan;
-    sim_step *steps;
-    size_t nsteps, cap;
-    core_err err;
-} plan_builder;
-
-static void add_step(plan_builder *pb, step_kind kind, const char *data, size_t len)
-{
-    if (pb->err != CORE_OK) return;
-    if (pb->nsteps == pb->cap) {
-        size_t cap = pb->cap ? pb->cap * 2 : 64;
-        sim_step *steps = realloc(pb->steps, cap * sizeof(*steps));
-        if (!steps) {
-            pb->err = CORE_ENOMEM;
-            return;
-        }
-        pb->steps = steps;
-        pb->cap = cap;
-    }
-    size_t off = pb->plan->len;
-    pb->err = buf_append(pb->plan, data, len);
-    if (pb->err != CORE_OK) return;
-    pb->steps[pb->nsteps++] = (sim_step){kind, (uint32_t)off, (uint32_t)len};
-}
-
-/* Emits up to `count` word tokens of generated prose as steps of `kind`:
- * an intro sentence, then sentences from the word lists, with a paragraph
- * break every few sentences and (code_block) one short fenced code block.
- * The last token ends with a full stop when the sentence was cut short. */
-static void add_prose(plan_builder *pb, step_kind kind, int64_t count, const char *intro,
-                      uint64_t *rng, bool code_block)
-{
-    buf_t sentence, word;
-    buf_init(&sentence, 0);
-    buf_init(&word, 0);
-    int64_t emitted = 0;
-    int sentences = 0;
-    bool code_done = !code_block;
-    bool need_space = false;
-    while (emitted < count && pb->err == CORE_OK) {
-        buf_reset(&sentence);
-        if (sentences == 0) {
-            buf_append_cstr(&sentence, intro);
-        } else {
-            const char *opener =
-                kind == STEP_REASONING
-                    ? REASONING_OPENERS[rng_next(rng) % ARRAY_LEN(REASONING_OPENERS)]
-                    : OPENERS[rng_next(rng) % ARRAY_LEN(OPENERS)];
-            const char *subject = SUBJECTS[rng_next(rng) % ARRAY_LEN(SUBJECTS)];
-            buf_printf(&sentence, "%s%s %s %s%s.", opener, subject,
-                       VERBS[rng_next(rng) % ARRAY_LEN(VERBS)],
-                       OBJECTS[rng_next(rng) % ARRAY_LEN(OBJECTS)],
-                       TAILS[rng_next(rng) % ARRAY_LEN(TAILS)]);
-            if (sentence.len && !*opener)
-                sentence.data[0] = (char)toupper((unsigned char)sentence.data[0]);
-        }
-        bool paragraph = sentences > 0 && sentences % 3 == 0;
-        sentences++;
-        /* One code block after the second sentence, when there is room. */
-        if (!code_done && sentences == 3 && count - emitted >= 12) {
-            const char *line = CODE_LINES[rng_next(rng) % ARRAY_LEN(CODE_LINES)];
-            add_step(pb, kind, "\n\n```c\n", 7);
-            emitted++;
-            const char *p = line;
-            while (*p && emitted < count - 1) {
-                const char *end = strchr(p + 1, ' ');
-                size_t len = end ? (size_t)(end - p) : strlen(p);
-                add_step(pb, kind, p, len);
-                emitted++;
-                p += len;
-            }
-            add_step(pb, kind, "\n```", 4);
-            emitted++;
-            code_done = true;
-            paragraph = true;
-        }
-        const char *p = sentence.data ? sentence.data : "";
-        bool first_word = true;
-        while (*p && emitted < count) {
-            const char *end = strchr(p, ' ');
-            size_t len = end ? (size_t)(end - p) : strlen(p);
-            buf_reset(&word);
-            if (first_word && paragraph)
-                buf_append_cstr(&word, "\n\n");
-            else if (need_space)
-                buf_append_char(&word, ' ');
-            buf_append(&word, p, len);
-            first_word = false;
-            need_space = true;
-            p += len;
-            while (*p == ' ')
-                p++;
-            emitted++;
-            if (emitted == count && *p) {
-                /* Cut mid-sentence by the length: close it anyway. */
-                char last = word.len ? word.data[word.len - 1] : '.';
-                if (last != '.' && last != ',')
-                    buf_append_char(&word, '.');
-                else if (last == ',')
-                    word.data[word.len - 1] = '.';
-            }
-            add_step(pb, kind, word.data, word.len);
-        }
-    }
-    buf_free(&sentence);
-    buf_free(&word);
-}
-
-/* reply=TEXT: one step per word, each with the whitespace before it. */
-static void add_reply(plan_builder *pb, const char *reply)
-{
-    const char *p = reply;
-    while (*p) {
-        const char *q = p;
-        while (*q == ' ' || *q == '\n' || *q == '\t')
-            q++;
-        while (*q && *q != ' ' && *q != '\n' && *q != '\t')
-            q++;
-        add_step(pb, STEP_TEXT, p, (size_t)(q - p));
-        p = q;
-    }
-}
-
-/* ---- tool calls ---- */
-
-static json_t *value_for_schema(json_t *schema, const char *name, uint64_t hash, int depth);
-
-static const char *schema_type(json_t *schema)
-{
-    json_t *type = json_object_get(schema, "type");
-    if (json_is_string(type)) return json_string_value(type);
-    if (json_is_array(type)) {
-        size_t i;
-        json_t *t;
-        json_array_foreach(type, i,
-                           t) if (json_is_string(t) && strcmp(json_string_value(t), "null") !=
-                                                           0) return json_string_value(t);
-    }
-    if (json_is_object(json_object_get(schema, "properties"))) return "object";
-    return "string";
-}
-
-static json_t *object_for_schema(json_t *schema, uint64_t hash, int depth)
-{
-    json_t *obj = json_object();
-    json_t *props = json_object_get(schema, "properties");
-    if (!obj || !json_is_object(props) || depth >= SIM_MAX_SCHEMA_DEPTH) return obj;
-    const char *key;
-    json_t *sub;
-    size_t n = 0;
-    json_object_foreach(props, key, sub)
-    {
-        if (n++ >= SIM_MAX_PROPERTIES) break;
-        json_t *v = value_for_schema(sub, key, fnv1a_str(hash, key), depth + 1);
-        if (v) json_object_set_new(obj, key, v);
-    }
-    return obj;
-}
-
-static json_t *string_for_name(const char *name, uint64_t hash)
-{
-    static const char *const CITIES[] = {"Paris", "Lisbon", "Tokyo", "Nairobi", "Montreal"};
-    const char *city = CITIES[hash % ARRAY_LEN(CITIES)];
-    if (strstr(name, "city") || strstr(name, "location") || strstr(name, "place"))
-        return json_string(city);
-    if (strstr(name, "email")) return json_string("user@example.com");
-    if (strstr(name, "date")) return json_string("2025-01-15");
-    if (strstr(name, "url")) return json_string("https://example.com/simulated");
-    if (strstr(name, "unit")) return json_string("celsius");
-    char text[64];
-    snprintf(text, sizeof(text), "simulated %s", *name ? name : "value");
-    return json_string(text);
-}
-
-static json_t *value_for_schema(json_t *schema, const char *name, uint64_t hash, int depth)
-{
-    json_t *choices = json_object_get(schema, "enum");
-    if (json_array_size(choices) > 0)
-        return json_deep_copy(json_array_get(choices, hash % json_array_size(choices)));
-    const char *type = schema_type(schema);
-    if (strcmp(type, "integer") == 0) {
-        int64_t lo = 1, hi = 100;
-        json_t *min = json_object_get(schema, "minimum"), *max = json_object_get(schema, "maximum");
-        if (json_is_integer(min)) lo = json_integer_value(min);
-        if (json_is_integer(max) && json_integer_value(max) >= lo)
-            hi = json_integer_value(max);
-        else if (hi < lo)
-            hi = lo + 99;
-        uint64_t span = (uint64_t)(hi - lo) + 1;
-        return json_integer(lo + (span ? (int64_t)(hash % span) : 0));
-    }
-    if (strcmp(type, "number") == 0) return json_real((double)(hash % 1000) / 10.0);
-    if (strcmp(type, "boolean") == 0) return json_boolean(hash & 1);
-    if (strcmp(type, "null") == 0) return json_null();
-    if (strcmp(type, "array") == 0) {
-        json_t *arr = json_array();
-        if (arr && depth < SIM_MAX_SCHEMA_DEPTH)
-            json_array_append_new(
-                arr, value_for_schema(json_object_get(schema, "items"), name, hash, depth + 1));
-        return arr;
-    }
-    if (strcmp(type, "object") == 0) return object_for_schema(schema, hash, depth);
-    return string_for_name(name, hash);
 }
 
 /* The tool the call will use: the one tool_choice names, else the first.
@@ -688,11 +395,11 @@ static json_t *pick_tool(const gw_request *req)
     return NULL;
 }
 
-static void add_tool_call(gw_sim_call *call, plan_builder *pb, json_t *tool, uint64_t hash)
+static void add_tool_call(gw_sim_call *call, gw_sim_plan *pb, json_t *tool, uint64_t hash)
 {
     json_t *function = json_object_get(tool, "function");
     const char *name = json_string_value(json_object_get(function, "name"));
-    json_t *args = object_for_schema(json_object_get(function, "parameters"), hash, 0);
+    json_t *args = gw_sim_tool_arguments(json_object_get(function, "parameters"), hash);
     char *args_text = args ? json_dumps(args, JSON_COMPACT) : NULL;
     json_decref(args);
     if (!args_text) {
@@ -710,7 +417,7 @@ static void add_tool_call(gw_sim_call *call, plan_builder *pb, json_t *tool, uin
         free(args_text);
         return;
     }
-    add_step(pb, STEP_TOOL_START, "", 0);
+    gw_sim_plan_add_step(pb, GW_SIM_STEP_TOOL_START, "", 0);
 
     size_t len = strlen(args_text);
     size_t pieces = MIN((size_t)(2 + hash % 2), MAX(len, (size_t)1));
@@ -720,11 +427,12 @@ static void add_tool_call(gw_sim_call *call, plan_builder *pb, json_t *tool, uin
         size_t end = k == pieces ? len : len * k / pieces;
         while (end < len && ((unsigned char)args_text[end] & 0xC0) == 0x80)
             end++; /* never split inside a UTF-8 sequence */
-        if (end > start) add_step(pb, STEP_TOOL_ARGS, args_text + start, end - start);
+        if (end > start)
+            gw_sim_plan_add_step(pb, GW_SIM_STEP_TOOL_ARGS, args_text + start, end - start);
         start = end;
     }
     call->tool_args_len = (uint32_t)len;
-    add_step(pb, STEP_TOOL_END, "", 0);
+    gw_sim_plan_add_step(pb, GW_SIM_STEP_TOOL_END, "", 0);
     call->tool_tokens =
         gw_tokens_estimate(slice_from_cstr(name)) + gw_tokens_estimate((slice_t){args_text, len});
     free(args_text);
@@ -777,18 +485,19 @@ static core_err plan_call(gw_sim_call *call, const gw_sim_config *cfg, const gw_
     call->input_tokens = gw_tokens_estimate_request(req);
 
     core_err err = CORE_OK;
-    plan_builder pb = {.plan = &call->plan};
+    gw_sim_plan pb = {.plan = &call->plan};
     call->model_off = 0;
     call->model_len = (uint32_t)strlen(req->model ? req->model : "");
     if ((err = buf_append(&call->plan, req->model ? req->model : "", call->model_len)) != CORE_OK)
         goto out;
 
     json_t *tool = model->calls_tools ? pick_tool(req) : NULL;
-    int64_t answer = d.output_tokens >= 0 ? d.output_tokens
-                                          : rng_range(&rng, model->min_tokens, model->max_tokens);
+    int64_t answer = d.output_tokens >= 0
+                         ? d.output_tokens
+                         : gw_sim_rng_range(&rng, model->min_tokens, model->max_tokens);
     int64_t reasoning = d.reasoning_tokens >= 0
                             ? d.reasoning_tokens
-                            : rng_range(&rng, model->min_reasoning, model->max_reasoning);
+                            : gw_sim_rng_range(&rng, model->min_reasoning, model->max_reasoning);
     if (model->max_reasoning == 0 && d.reasoning_tokens < 0) reasoning = 0;
     call->finish = GW_FIN_STOP;
     if (tool) {
@@ -796,16 +505,17 @@ static core_err plan_call(gw_sim_call *call, const gw_sim_config *cfg, const gw_
         call->finish = GW_FIN_TOOL_CALLS;
     } else {
         if (reasoning > 0)
-            add_prose(&pb, STEP_REASONING, reasoning,
-                      "Let me think about this simulated question step by step.", &rng, false);
+            gw_sim_plan_add_prose(&pb, GW_SIM_STEP_REASONING, reasoning,
+                                  "Let me think about this simulated question step by step.", &rng,
+                                  false);
         if (d.reply) {
-            add_reply(&pb, d.reply);
+            gw_sim_plan_add_reply(&pb, d.reply);
         } else {
             char intro[96];
             snprintf(intro, sizeof(intro), "This is a simulated reply from %s.",
                      model->name ? model->name : "the simulator");
-            add_prose(&pb, STEP_TEXT, answer, intro, &rng,
-                      model->code_blocks && (hash >> 17) % 3 == 0);
+            gw_sim_plan_add_prose(&pb, GW_SIM_STEP_TEXT, answer, intro, &rng,
+                                  model->code_blocks && (hash >> 17) % 3 == 0);
         }
         /* max_tokens caps reasoning + answer together, as OpenAI counts it. */
         if (req->max_tokens > 0 && pb.nsteps > (uint64_t)req->max_tokens) {
@@ -918,11 +628,11 @@ static void emit_usage(gw_sim_call *call, bool exact)
         int64_t reasoning = 0, text = 0;
         size_t first_reasoning = SIZE_MAX, first_text = SIZE_MAX, last_reasoning = 0, last_text = 0;
         for (size_t i = 0; i < call->next_step; i++) {
-            const sim_step *s = &call->steps[i];
-            if (s->kind == STEP_REASONING) {
+            const gw_sim_step *s = &call->steps[i];
+            if (s->kind == GW_SIM_STEP_REASONING) {
                 first_reasoning = MIN(first_reasoning, (size_t)s->off);
                 last_reasoning = s->off + s->len;
-            } else if (s->kind == STEP_TEXT) {
+            } else if (s->kind == GW_SIM_STEP_TEXT) {
                 first_text = MIN(first_text, (size_t)s->off);
                 last_text = s->off + s->len;
             }
@@ -954,26 +664,26 @@ static void schedule(gw_sim_call *call, uint64_t delay_ms)
 /* Emits one step; false when the call was cancelled meanwhile. */
 static bool emit_step(gw_sim_call *call)
 {
-    const sim_step *s = &call->steps[call->next_step++];
+    const gw_sim_step *s = &call->steps[call->next_step++];
     gw_event ev = {.tool_index = 0};
     switch (s->kind) {
-    case STEP_REASONING:
-    case STEP_TEXT:
-        ev.type = s->kind == STEP_TEXT ? GW_EV_TEXT : GW_EV_REASONING;
+    case GW_SIM_STEP_REASONING:
+    case GW_SIM_STEP_TEXT:
+        ev.type = s->kind == GW_SIM_STEP_TEXT ? GW_EV_TEXT : GW_EV_REASONING;
         ev.text = plan_slice(call, s->off, s->len);
         call->emitted_tokens++;
-        if (s->kind == STEP_REASONING) call->emitted_reasoning++;
+        if (s->kind == GW_SIM_STEP_REASONING) call->emitted_reasoning++;
         break;
-    case STEP_TOOL_START:
+    case GW_SIM_STEP_TOOL_START:
         ev.type = GW_EV_TOOL_CALL_START;
         ev.tool_id = plan_slice(call, call->tool_id_off, call->tool_id_len);
         ev.tool_name = plan_slice(call, call->tool_name_off, call->tool_name_len);
         break;
-    case STEP_TOOL_ARGS:
+    case GW_SIM_STEP_TOOL_ARGS:
         ev.type = GW_EV_TOOL_ARGS;
         ev.text = plan_slice(call, s->off, s->len);
         break;
-    case STEP_TOOL_END:
+    case GW_SIM_STEP_TOOL_END:
         ev.type = GW_EV_TOOL_CALL_END;
         ev.text = plan_slice(call, call->tool_args_off, call->tool_args_len);
         ev.args_valid_json = true;
@@ -1017,8 +727,9 @@ static void stream_tick(gw_sim_call *call)
     for (;;) {
         if (call->paused) return; /* gw_sim_resume schedules the rest */
         if (call->cut_after >= 0 && call->emitted_tokens >= (size_t)call->cut_after &&
-            (call->next_step >= call->nsteps || call->steps[call->next_step].kind == STEP_TEXT ||
-             call->steps[call->next_step].kind == STEP_REASONING)) {
+            (call->next_step >= call->nsteps ||
+             call->steps[call->next_step].kind == GW_SIM_STEP_TEXT ||
+             call->steps[call->next_step].kind == GW_SIM_STEP_REASONING)) {
             stream_end(call, true);
             return;
         }
