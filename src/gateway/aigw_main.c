@@ -34,7 +34,8 @@ static void ensure_sqlite_dir(const char *url)
     const char *path = url + 7;
     if (strcmp(path, ":memory:") == 0) return;
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
+    if (strlen(path) >= sizeof dir) return;
+    memcpy(dir, path, strlen(path) + 1);
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) return;
     *slash = '\0';

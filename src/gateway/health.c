@@ -277,7 +277,8 @@ static void breaker_open(gw_health *h, health_entry *e, int64_t now_ms, uint32_t
     e->br.cooldown_ms = cooldown_ms;
     e->br.open_until_ms = now_ms + cooldown_ms;
     e->br.probe_in_flight = false;
-    snprintf(e->br.open_reason, sizeof(e->br.open_reason), "%s", reason);
+    if (reason != e->br.open_reason) /* re-opening keeps the old reason in place */
+        snprintf(e->br.open_reason, sizeof(e->br.open_reason), "%s", reason);
     UNUSED(h);
 }
 
