@@ -18,11 +18,33 @@
  *   - It answers at once or later; it must end the exchange exactly once with
  *     http_respond*() or http_stream_end() - or, after on_close fired,
  *     with http_request_finish(). Until then the request stays valid.
- *   - If the client disconnects first, on_close (if set) fires once; from then
+ *   - If the client disconnects first, on_close (if set) fires once, from the
+ *     loop (never from inside an http_* call the handler makes); from then
  *     on writes return CORE_ECLOSED and the handler must still call
  *     http_request_finish() (freeing is deferred if it is called from inside
- *     on_close, so that is allowed).
+ *     on_close, so that is allowed). http_respond*() and http_stream_end() on a
+ *     closed request also end the exchange (and return CORE_ECLOSED), so a
+ *     handler that never looks at on_close cannot leak the request.
+ *   - A handler that sets on_close after the client already left is not
+ *     called back; http_request_closed() tells, and writes fail.
  *   - All memory from req->arena is freed when the request ends.
+ *
+ * Connection handling (http_server.c): the socket keeps being read while a
+ * handler works, so a disconnect is noticed even when nothing is being
+ * written; bytes of a pipelined next request are buffered (bounded) and parsed
+ * only after this exchange ended. Whole responses are written with
+ * uv_try_write straight from a per-connection scratch buffer; only what the
+ * kernel did not take is copied into a write request, so a keep-alive request
+ * costs no malloc besides what the handler puts in its arena. HEAD responses
+ * carry the headers of the GET response and no body. Responses are always
+ * Content-Length framed, chunked (HTTP/1.1 streams) or close-delimited
+ * (HTTP/1.0 streams). Connections that end after a response are shut down for
+ * writing and drained for a moment before closing, so the client reads the
+ * response instead of a reset.
+ *
+ * Access log: one JSON line per request (method, path, status, bytes,
+ * duration_us, req) at LOG_INFO via log_event; HTTP_ACCESS_LOG=0 in the
+ * environment at start turns it off.
  *
  * Threads: every function here except http_server_start/stop/wait must be
  * called on the request's loop thread.
@@ -69,12 +91,13 @@ struct http_request {
     http_header params[8];
     size_t nparams;
 
-    arena_t arena;    /* request-scoped memory */
-    char id[40];      /* request id "req_...", also sent as X-Request-Id */
+    arena_t arena;     /* request-scoped memory */
+    char id[72];       /* request id "req_..." or the client's sane X-Request-Id
+                          (<= 64 chars of [A-Za-z0-9._-]); sent back as X-Request-Id */
     uint64_t start_us; /* monotonic time the request line started arriving */
-    uv_loop_t *loop;  /* the loop this request lives on */
-    void *loop_data;  /* per-loop application data (see http_server_config) */
-    char peer[64];    /* client address "ip:port" */
+    uv_loop_t *loop;   /* the loop this request lives on */
+    void *loop_data;   /* per-loop application data (see http_server_config) */
+    char peer[64];     /* client address "ip:port" */
 
     /* Opaque server state follows in the implementation. */
     http_conn *conn;
@@ -90,15 +113,20 @@ void http_router_free(http_router *r);
 /* Registers a route; pattern and method are copied. CORE_ENOMEM/CORE_EINVAL. */
 core_err http_router_add(http_router *r, const char *method, const char *pattern,
                          http_handler_fn fn, void *ud);
-/* Value of ":name" for the matched route, or SLICE_NULL. */
+/* Value of ":name" for the matched route, or SLICE_NULL. Percent-decoded (into
+ * the request arena) when the segment contained '%'. */
 slice_t http_request_param(const http_request *req, const char *name);
+/* Finds the route for req and calls its handler, or answers 404/405 itself.
+ * HEAD falls back to the GET route. The server calls this for every request;
+ * exposed so tests and embedders can route a request by hand. Loop thread. */
+void http_router_dispatch(const http_router *r, http_request *req);
 
 typedef struct {
-    const char *host; /* e.g. "127.0.0.1" or "::1" */
-    int port;         /* 0 = pick a free port (read it back with http_server_port) */
-    int threads;      /* event loops; 0 = number of CPUs */
-    size_t max_header_bytes;  /* request line + headers; default 16 KiB -> 431 */
-    size_t max_body_bytes;    /* default 4 MiB -> 413 */
+    const char *host;           /* e.g. "127.0.0.1" or "::1" */
+    int port;                   /* 0 = pick a free port (read it back with http_server_port) */
+    int threads;                /* event loops; 0 = number of CPUs */
+    size_t max_header_bytes;    /* request line + headers; default 16 KiB -> 431 */
+    size_t max_body_bytes;      /* default 4 MiB -> 413 */
     uint32_t header_timeout_ms; /* whole header section must arrive in time; default 10000 -> 408 */
     uint32_t body_timeout_ms;   /* body must arrive in time; default 30000 -> 408 */
     uint32_t idle_timeout_ms;   /* keep-alive idle close; default 60000 */
@@ -108,7 +136,10 @@ typedef struct {
     http_router *router;        /* required; borrowed, must outlive the server */
     /* Per-loop hooks, run on each loop thread before it serves / after it
      * stopped serving. on_loop_start returns the loop_data pointer for that
-     * loop (e.g. its HTTP client). */
+     * loop (e.g. its HTTP client). on_loop_stop runs inside the loop once the
+     * server is done with it (listener closed, every connection closed and
+     * every request ended); it must close the handles it opened on that loop,
+     * since the loop thread exits when no handle is left. */
     void *(*on_loop_start)(uv_loop_t *loop, int index, void *ud);
     void (*on_loop_stop)(uv_loop_t *loop, void *loop_data, void *ud);
     void *hook_ud;
@@ -125,7 +156,8 @@ int http_server_port(const http_server *s);
  * close idle connections, let in-flight requests and open streams finish for
  * up to deadline_ms, then close whatever is left. Non-blocking. */
 void http_server_stop(http_server *s, uint32_t deadline_ms);
-/* Blocks until every loop thread has exited, then frees the server. */
+/* Blocks until every loop thread has exited, then frees the server. Call it
+ * once, after http_server_stop, from a thread that is not a loop thread. */
 void http_server_wait(http_server *s);
 /* Number of requests currently open across loops (for metrics / shutdown). */
 size_t http_server_active_requests(const http_server *s);
@@ -141,7 +173,9 @@ void http_request_on_close(http_request *req, http_close_fn fn, void *ud);
  * with CR/LF are refused with CORE_EINVAL. */
 core_err http_add_header(http_request *req, const char *name, const char *value);
 
-/* Whole responses (end the exchange). Content-Length is set for you. */
+/* Whole responses (end the exchange). Content-Length is set for you.
+ * CORE_EINVAL if a response already began; CORE_ECLOSED if the client is gone
+ * (the exchange is ended anyway). */
 core_err http_respond(http_request *req, int status, const char *content_type, slice_t body);
 /* Sends {"error":{"code":code,"message":message,"retryable":retryable}}. */
 core_err http_respond_error(http_request *req, int status, const char *code, const char *message,
@@ -153,12 +187,15 @@ core_err http_respond_error(http_request *req, int status, const char *code, con
  * mark (the bytes WERE queued; stop producing until on_drain fires), or
  * CORE_ECLOSED when the client is gone. Each write is flushed immediately
  * (TCP_NODELAY is on), so one SSE event per write reaches the client at once. */
+/* Sends the status line and headers. CORE_EINVAL if a response already began,
+ * CORE_ECLOSED if the client is gone. */
 core_err http_stream_begin(http_request *req, int status, const char *content_type);
 core_err http_stream_write(http_request *req, slice_t data);
 void http_stream_on_drain(http_request *req, http_drain_fn fn, void *ud);
 /* Ends the stream and the exchange. */
 core_err http_stream_end(http_request *req);
-/* Ends an exchange whose client already went away (after on_close). */
+/* Ends an exchange whose client already went away (after on_close). Called on
+ * a live connection without a complete response, it aborts the connection. */
 void http_request_finish(http_request *req);
 
 #endif

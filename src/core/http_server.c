@@ -1,0 +1,1214 @@
+/*
+ * http_server.c - the HTTP/1.1 server: loop threads with SO_REUSEPORT
+ * listeners, connection state machine, timers, response writing, streaming
+ * with back-pressure, graceful stop and the access log. See http_server.h for
+ * the contract handlers rely on; routing lives in http_router.c and request
+ * parsing in http_parser.c.
+ *
+ * One connection is an explicit state machine (conn_phase):
+ *   WAIT     no request bytes yet (idle keep-alive timer, or header timer on a
+ *            fresh connection)
+ *   HEAD     header section arriving (header timer -> 408)
+ *   BODY     body arriving (body timer -> 408)
+ *   HANDLING a handler owns the request; reads continue into `pending` so a
+ *            disconnect is seen, and pipelined bytes wait there
+ *   LINGER   the last response is out (or going out); the write side is shut
+ *            and input is discarded until EOF or a short timer, then close
+ * A connection's memory lives until both its libuv handles are closed AND its
+ * request (if any) has ended, which is what lets a handler keep its request
+ * after the client left.
+ */
+#include "http_server.h"
+#include "http_internal.h"
+#include "http_parser.h"
+#include "log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(((http_message *)0)->header_names) / sizeof(http_span) == HTTP_MAX_HEADERS,
+               "parser and server must agree on HTTP_MAX_HEADERS");
+
+#define READ_CHUNK        16384
+#define READ_SLACK        65536 /* room beyond header+body limits for pipelined bytes */
+#define RESP_HEADERS_MAX  65536
+#define LINGER_MS         2000
+#define LISTEN_BACKLOG    1024
+#define ARENA_BASE_MAX    (16u << 20)
+#define REQUEST_ID_MAXLEN 64
+
+typedef struct http_loop http_loop;
+
+typedef enum { PHASE_WAIT, PHASE_HEAD, PHASE_BODY, PHASE_HANDLING, PHASE_LINGER } conn_phase;
+
+/* A write request owns a copy of the bytes the kernel did not take at once. */
+typedef struct {
+    uv_write_t req;
+    http_conn *conn;
+    size_t len;
+    char data[];
+} write_req;
+
+struct http_conn {
+    uv_tcp_t tcp; /* first: handle->data is also set, but keep the layout obvious */
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    http_loop *lp;
+    http_conn *prev, *next;
+    conn_phase phase;
+    int handles_open;
+
+    buf_t in;      /* bytes of the request being parsed / handled */
+    buf_t pending; /* bytes read while a request is handled (pipelined or junk) */
+    buf_t out;     /* scratch for response heads and error bodies */
+    buf_t resp_headers;
+    http_parser parser;
+    http_request req;
+
+    bool req_active;
+    bool closing;   /* uv_close issued */
+    bool peer_gone; /* writes fail from now on */
+    bool close_notified;
+    bool in_on_close;
+    bool in_process;
+    bool keep_alive;
+    bool read_paused;
+    bool sent_continue;
+    bool is_head;
+    bool response_started;
+    bool streaming;
+    bool stream_chunked;
+    bool drain_wanted;
+
+    unsigned writes_in_flight;
+    size_t queued_bytes;
+    http_close_fn on_close;
+    void *on_close_ud;
+    http_drain_fn on_drain;
+    void *on_drain_ud;
+    int status;
+    size_t body_bytes;
+    char peer[64];
+};
+
+struct http_loop {
+    http_server *server;
+    int index;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wakeup;
+    uv_timer_t deadline_timer;
+    int listen_fd;
+    void *loop_data;
+    http_conn *conns;
+    size_t nconns;
+    bool stopping;
+    bool finished;
+    bool hooks_started;
+    bool loop_ok; /* uv_loop_init succeeded: the wakeup handle exists */
+    uint64_t rng;
+};
+
+struct http_server {
+    http_server_config cfg;
+    int nloops;
+    http_loop *loops;
+    int port;
+    bool access_log;
+    _Atomic size_t active_requests;
+    _Atomic bool stop_requested;
+    _Atomic uint32_t stop_deadline_ms;
+    uv_mutex_t start_lock;
+    uv_cond_t start_cond;
+    int loops_ready;
+    core_err start_err;
+};
+
+static void conn_process(http_conn *c);
+static void conn_close(http_conn *c);
+static void check_loop_done(http_loop *lp);
+static void start_reading(http_conn *c);
+static void on_timer(uv_timer_t *t);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void append_u64(buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+static uint64_t rng_next(http_loop *lp)
+{
+    /* xorshift64*: request ids need to be unique and unguessable enough for
+     * log correlation, not secret; seeded from getrandom per loop. */
+    uint64_t x = lp->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    lp->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Same shape as random_id("req_"): 10 chars of ms time, 16 random chars. */
+static void make_request_id(http_loop *lp, char *out)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    memcpy(out, "req_", 4);
+    uint64_t ms = (uint64_t)time_wall_ms();
+    for (int i = 13; i >= 4; i--) {
+        out[i] = alphabet[ms & 31];
+        ms >>= 5;
+    }
+    uint64_t r1 = rng_next(lp), r2 = rng_next(lp);
+    for (int i = 0; i < 8; i++) {
+        out[14 + i] = alphabet[(r1 >> (i * 5)) & 31];
+        out[22 + i] = alphabet[(r2 >> (i * 5)) & 31];
+    }
+    out[30] = '\0';
+}
+
+static bool sane_request_id(slice_t v)
+{
+    if (v.len == 0 || v.len > REQUEST_ID_MAXLEN) return false;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.ptr[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static const char *error_code_for(int status)
+{
+    switch (status) {
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "timeout";
+    case 413:
+        return "payload_too_large";
+    case 417:
+        return "expectation_failed";
+    case 431:
+        return "headers_too_large";
+    case 501:
+        return "not_implemented";
+    case 505:
+        return "http_version_not_supported";
+    default:
+        return "invalid_request";
+    }
+}
+
+static void append_error_body(buf_t *b, const char *code, const char *message, bool retryable)
+{
+    buf_append_cstr(b, "{\"error\":{\"code\":\"");
+    buf_append_json_escaped(b, slice_from_cstr(code));
+    buf_append_cstr(b, "\",\"message\":\"");
+    buf_append_json_escaped(b, slice_from_cstr(message));
+    buf_append_cstr(b, retryable ? "\",\"retryable\":true}}" : "\",\"retryable\":false}}");
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void conn_abort(http_conn *c)
+{
+    c->peer_gone = true;
+    conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *sreq, int status)
+{
+    http_conn *c = sreq->data;
+    if (status < 0) conn_close(c);
+}
+
+/* Everything for this connection has been written: half-close and drain. */
+static void begin_linger(http_conn *c)
+{
+    if (c->closing) return;
+    c->phase = PHASE_LINGER;
+    if (c->read_paused) {
+        c->read_paused = false;
+        start_reading(c);
+    }
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+}
+
+static void on_write(uv_write_t *ureq, int status)
+{
+    write_req *w = (write_req *)ureq;
+    http_conn *c = w->conn;
+    c->writes_in_flight--;
+    c->queued_bytes -= w->len;
+    free(w);
+    if (c->closing) return;
+    if (status < 0) {
+        conn_abort(c);
+        return;
+    }
+    if (c->phase == PHASE_LINGER && c->writes_in_flight == 0) {
+        begin_linger(c);
+        return;
+    }
+    size_t low = c->lp->server->cfg.stream_high_water / 2;
+    if (c->drain_wanted && c->queued_bytes <= low && c->req_active && !c->peer_gone) {
+        c->drain_wanted = false;
+        if (c->on_drain) c->on_drain(&c->req, c->on_drain_ud);
+    }
+}
+
+/* Writes bufs in order: straight to the kernel if nothing is queued, the rest
+ * copied into one write request. */
+static core_err conn_send(http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (c->peer_gone || c->closing) return CORE_ECLOSED;
+    size_t total = 0, written = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (total == 0) return CORE_OK;
+    if (c->writes_in_flight == 0) {
+        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (r >= 0) {
+            written = (size_t)r;
+        } else if (r != UV_EAGAIN) {
+            conn_abort(c);
+            return CORE_ECLOSED;
+        }
+    }
+    if (written == total) return CORE_OK;
+    size_t rest = total - written;
+    write_req *w = malloc(sizeof *w + rest);
+    if (!w) {
+        conn_abort(c);
+        return CORE_ENOMEM;
+    }
+    w->conn = c;
+    w->len = rest;
+    size_t skip = written, at = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t n = bufs[i].len;
+        if (skip >= n) {
+            skip -= n;
+            continue;
+        }
+        memcpy(w->data + at, bufs[i].base + skip, n - skip);
+        at += n - skip;
+        skip = 0;
+    }
+    uv_buf_t one = uv_buf_init(w->data, (unsigned)rest);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &one, 1, on_write) != 0) {
+        free(w);
+        conn_abort(c);
+        return CORE_ECLOSED;
+    }
+    c->writes_in_flight++;
+    c->queued_bytes += rest;
+    return CORE_OK;
+}
+
+/* Status line and the headers every response carries, into c->out. */
+static void build_head(http_conn *c, int status, const char *content_type, const char *req_id)
+{
+    buf_t *o = &c->out;
+    buf_reset(o);
+    buf_append_cstr(o, "HTTP/1.1 ");
+    append_u64(o, (uint64_t)status);
+    buf_append_char(o, ' ');
+    buf_append_cstr(o, http_status_text(status));
+    buf_append_cstr(o, "\r\n");
+    if (content_type) {
+        buf_append_cstr(o, "Content-Type: ");
+        buf_append_cstr(o, content_type);
+        buf_append_cstr(o, "\r\n");
+    }
+    buf_append_cstr(o, "X-Request-Id: ");
+    buf_append_cstr(o, req_id);
+    buf_append_cstr(o, "\r\n");
+    if (!c->keep_alive)
+        buf_append_cstr(o, "Connection: close\r\n");
+    else if (c->req_active && c->req.version_minor == 0)
+        buf_append_cstr(o, "Connection: keep-alive\r\n");
+}
+
+/* An error the server answers on its own (no handler involved); closes after. */
+static void send_error_and_close(http_conn *c, int status, const char *message)
+{
+    if (c->closing || c->phase == PHASE_LINGER) return;
+    if (status == 413 && c->parser.headers_complete && c->parser.msg.expect_continue &&
+        !c->sent_continue)
+        status = 417;
+    char id[40];
+    make_request_id(c->lp, id);
+    buf_t body;
+    buf_init(&body, 0);
+    append_error_body(&body, error_code_for(status), message, false);
+    c->keep_alive = false;
+    build_head(c, status, "application/json", id);
+    buf_append_cstr(&c->out, "Content-Length: ");
+    append_u64(&c->out, body.len);
+    buf_append_cstr(&c->out, "\r\n\r\n");
+    uv_buf_t bufs[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
+                        uv_buf_init(body.data, (unsigned)body.len)};
+    uv_timer_stop(&c->timer);
+    c->phase = PHASE_LINGER;
+    core_err err = conn_send(c, bufs, 2);
+    buf_free(&body);
+    if (c->lp->server->access_log) {
+        char fields[160];
+        snprintf(fields, sizeof fields, "\"status\":%d,\"peer\":\"%s\"", status, c->peer);
+        log_event(LOG_INFO, id, "http error", fields);
+    }
+    if (err == CORE_OK && c->writes_in_flight == 0) begin_linger(c);
+}
+
+/* ---- request lifecycle -------------------------------------------------- */
+
+static void access_log(http_conn *c)
+{
+    http_request *r = &c->req;
+    char fields[640];
+    size_t n = 0;
+    n += (size_t)snprintf(fields, sizeof fields, "\"method\":\"%.*s\",\"path\":\"",
+                          (int)MIN(r->method.len, 16), r->method.ptr);
+    for (size_t i = 0; i < r->path.len && n < 520; i++) {
+        unsigned char ch = (unsigned char)r->path.ptr[i];
+        if (ch == '"' || ch == '\\') fields[n++] = '\\';
+        fields[n++] = (char)ch; /* the parser admits only visible ASCII in targets */
+    }
+    snprintf(fields + n, sizeof fields - n,
+             "\",\"status\":%d,\"bytes\":%zu,\"duration_us\":%llu,\"peer\":\"%s\"", c->status,
+             c->body_bytes, (unsigned long long)(time_mono_us() - r->start_us), c->peer);
+    log_event(LOG_INFO, r->id, "http request", fields);
+}
+
+static void conn_free(http_conn *c)
+{
+    http_loop *lp = c->lp;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        lp->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    lp->nconns--;
+    buf_free(&c->in);
+    buf_free(&c->pending);
+    buf_free(&c->out);
+    buf_free(&c->resp_headers);
+    free(c);
+    check_loop_done(lp);
+}
+
+/* The exchange is over: free the request, then either serve the next
+ * pipelined request, wait for one, or wind the connection down. */
+static void exchange_end(http_conn *c)
+{
+    if (!c->req_active) return;
+    http_server *s = c->lp->server;
+    if (s->access_log) access_log(c);
+    arena_free(&c->req.arena);
+    c->req_active = false;
+    c->on_close = NULL;
+    c->on_drain = NULL;
+    atomic_fetch_sub(&s->active_requests, 1);
+
+    if (c->closing) {
+        if (c->handles_open == 0 && !c->in_on_close) conn_free(c);
+        return;
+    }
+    if (!c->keep_alive || c->lp->stopping) {
+        c->phase = PHASE_LINGER;
+        if (c->writes_in_flight == 0)
+            begin_linger(c);
+        else /* bound how long a client that does not read can hold us */
+            uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+        return;
+    }
+    buf_consume(&c->in, c->parser.msg.end);
+    http_parser_reset(&c->parser, 0);
+    c->phase = PHASE_WAIT;
+    c->sent_continue = false;
+    uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+    if (c->read_paused) {
+        c->read_paused = false;
+        start_reading(c);
+    }
+    if (!c->in_process) conn_process(c);
+}
+
+static void dispatch(http_conn *c)
+{
+    http_loop *lp = c->lp;
+    http_server *s = lp->server;
+    const http_message *m = &c->parser.msg;
+    const char *data = c->in.data;
+    http_request *r = &c->req;
+
+    uv_timer_stop(&c->timer);
+    c->phase = PHASE_HANDLING;
+    c->req_active = true;
+    c->close_notified = false;
+    c->response_started = false;
+    c->streaming = false;
+    c->drain_wanted = false;
+    c->status = 0;
+    c->body_bytes = 0;
+    c->on_close = NULL;
+    c->on_drain = NULL;
+    buf_reset(&c->resp_headers);
+    atomic_fetch_add(&s->active_requests, 1);
+
+    r->method = http_span_slice(data, m->method);
+    r->target = http_span_slice(data, m->target);
+    const char *q = memchr(r->target.ptr, '?', r->target.len);
+    if (q) {
+        r->path = (slice_t){r->target.ptr, (size_t)(q - r->target.ptr)};
+        r->query = (slice_t){q + 1, r->target.len - r->path.len - 1};
+    } else {
+        r->path = r->target;
+        r->query = (slice_t){r->target.ptr + r->target.len, 0};
+    }
+    r->version_minor = m->version_minor;
+    r->nheaders = m->nheaders;
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        r->headers[i].name = http_span_slice(data, m->header_names[i]);
+        r->headers[i].value = http_span_slice(data, m->header_values[i]);
+    }
+    r->body = http_span_slice(data, m->body);
+    r->nparams = 0;
+    arena_init(&r->arena, ARENA_BASE_MAX + 4 * s->cfg.max_body_bytes);
+    slice_t client_id = http_request_header(r, "x-request-id");
+    if (sane_request_id(client_id)) {
+        memcpy(r->id, client_id.ptr, client_id.len);
+        r->id[client_id.len] = '\0';
+    } else {
+        make_request_id(lp, r->id);
+    }
+    r->loop = &lp->loop;
+    r->loop_data = lp->loop_data;
+    memcpy(r->peer, c->peer, sizeof r->peer);
+    r->conn = c;
+    c->keep_alive = m->keep_alive && !lp->stopping;
+    c->is_head = slice_eq_cstr(r->method, "HEAD");
+
+    http_router_dispatch(s->cfg.router, r);
+}
+
+/* Parses what is buffered and dispatches complete requests, one at a time. */
+static void conn_process(http_conn *c)
+{
+    if (c->in_process || c->req_active || c->closing || c->phase == PHASE_LINGER) return;
+    http_server *s = c->lp->server;
+    c->in_process = true;
+    while (!c->req_active && !c->closing && c->phase != PHASE_LINGER) {
+        if (c->pending.len) {
+            size_t room = c->in.max - c->in.len;
+            size_t n = MIN(room, c->pending.len);
+            if (n && buf_append(&c->in, c->pending.data, n) == CORE_OK) buf_consume(&c->pending, n);
+        }
+        if (c->in.len == 0) break;
+        if (c->phase == PHASE_WAIT) {
+            c->phase = PHASE_HEAD;
+            c->req.start_us = time_mono_us();
+            uv_timer_start(&c->timer, on_timer, s->cfg.header_timeout_ms, 0);
+        }
+        size_t len = c->in.len;
+        http_parse_result r = http_parser_execute(&c->parser, c->in.data, &len);
+        c->in.len = len;
+        c->in.data[len] = '\0';
+        if (r == HTTP_PARSE_ERROR) {
+            send_error_and_close(c, c->parser.error_status, c->parser.error_message);
+            break;
+        }
+        if (c->phase == PHASE_HEAD && c->parser.headers_complete && r == HTTP_PARSE_AGAIN) {
+            c->phase = PHASE_BODY;
+            uv_timer_start(&c->timer, on_timer, s->cfg.body_timeout_ms, 0);
+            if (c->parser.msg.expect_continue && c->parser.msg.version_minor == 1) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+                c->sent_continue = true;
+                conn_send(c, &b, 1);
+            }
+        }
+        if (r == HTTP_PARSE_AGAIN) {
+            if (c->in.len >= c->in.max) send_error_and_close(c, 413, "request too large");
+            break;
+        }
+        dispatch(c);
+    }
+    c->in_process = false;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static buf_t *read_target(http_conn *c)
+{
+    return (c->req_active || c->pending.len || c->phase == PHASE_LINGER) ? &c->pending : &c->in;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    http_conn *c = h->data;
+    buf_t *b = read_target(c);
+    if (c->phase == PHASE_LINGER) buf_reset(b);
+    if (b->cap < b->len + 1 + 1024) {
+        size_t want = MAX((size_t)READ_CHUNK, b->len);
+        if (b->max && want > b->max - b->len) want = b->max - b->len;
+        if (want == 0 || buf_reserve(b, want) != CORE_OK) {
+            *out = uv_buf_init(NULL, 0); /* read callback gets UV_ENOBUFS */
+            return;
+        }
+    }
+    size_t room = b->cap - b->len - 1;
+    if (b->max && room > b->max - b->len) room = b->max - b->len;
+    *out = uv_buf_init(b->data + b->len, (unsigned)room);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *ubuf)
+{
+    http_conn *c = stream->data;
+    if (c->closing) return;
+    if (nread == UV_ENOBUFS) {
+        /* Our buffers are full: with a handler running, stop reading until the
+         * exchange ends; otherwise the request cannot fit. */
+        if (c->req_active) {
+            c->read_paused = true;
+            uv_read_stop(stream);
+        } else if (c->phase == PHASE_LINGER) {
+            conn_close(c);
+        } else {
+            send_error_and_close(c, 413, "request too large");
+        }
+        return;
+    }
+    if (nread < 0) {
+        if (c->req_active)
+            conn_abort(c); /* on_close fires from the close callback */
+        else
+            conn_close(c);
+        return;
+    }
+    if (nread == 0) return;
+    buf_t *b = read_target(c);
+    b->len += (size_t)nread;
+    b->data[b->len] = '\0';
+    if (c->phase == PHASE_LINGER) {
+        buf_reset(b);
+        return;
+    }
+    if (!c->req_active) conn_process(c);
+}
+
+static void start_reading(http_conn *c)
+{
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- timers and closing ----------------------------------------------- */
+
+static void on_timer(uv_timer_t *t)
+{
+    http_conn *c = t->data;
+    if (c->closing) return;
+    switch (c->phase) {
+    case PHASE_WAIT:
+        if (c->writes_in_flight) { /* still delivering the last response */
+            uv_timer_start(&c->timer, on_timer, c->lp->server->cfg.idle_timeout_ms, 0);
+            return;
+        }
+        conn_close(c);
+        break;
+    case PHASE_HEAD:
+        send_error_and_close(c, 408, "request header timeout");
+        break;
+    case PHASE_BODY:
+        send_error_and_close(c, 408, "request body timeout");
+        break;
+    case PHASE_LINGER:
+        conn_close(c);
+        break;
+    case PHASE_HANDLING:
+        break;
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    http_conn *c = h->data;
+    c->handles_open--;
+    if (h == (uv_handle_t *)&c->tcp && c->req_active && !c->close_notified) {
+        c->close_notified = true;
+        if (c->on_close) {
+            c->in_on_close = true;
+            c->on_close(&c->req, c->on_close_ud);
+            c->in_on_close = false;
+        }
+    }
+    if (c->handles_open == 0 && !c->req_active) conn_free(c);
+}
+
+static void conn_close(http_conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static void format_peer(http_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    http_loop *lp = listener->data;
+    http_server *s = lp->server;
+    if (status < 0 || lp->stopping) return;
+    http_conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->lp = lp;
+    uv_tcp_init(&lp->loop, &c->tcp);
+    uv_timer_init(&lp->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    c->next = lp->conns;
+    if (lp->conns) lp->conns->prev = c;
+    lp->conns = c;
+    lp->nconns++;
+    size_t in_max = s->cfg.max_header_bytes + s->cfg.max_body_bytes + READ_SLACK;
+    buf_init(&c->in, in_max);
+    buf_init(&c->pending, in_max);
+    buf_init(&c->out, 0);
+    buf_init(&c->resp_headers, RESP_HEADERS_MAX);
+    http_parser_limits limits = {s->cfg.max_header_bytes, s->cfg.max_body_bytes};
+    http_parser_init(&c->parser, &limits);
+    c->phase = PHASE_WAIT;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || lp->nconns > s->cfg.max_connections) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    format_peer(c);
+    uv_timer_start(&c->timer, on_timer, s->cfg.header_timeout_ms, 0);
+    start_reading(c);
+}
+
+/* ---- loops, start and stop ------------------------------------------------ */
+
+static void on_loop_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void check_loop_done(http_loop *lp)
+{
+    if (!lp->stopping || lp->nconns != 0 || lp->finished) return;
+    lp->finished = true;
+    http_server *s = lp->server;
+    if (lp->hooks_started && s->cfg.on_loop_stop)
+        s->cfg.on_loop_stop(&lp->loop, lp->loop_data, s->cfg.hook_ud);
+    uv_close((uv_handle_t *)&lp->wakeup, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&lp->deadline_timer, on_loop_handle_closed);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    http_loop *lp = t->data;
+    for (http_conn *c = lp->conns; c; c = c->next)
+        conn_abort(c);
+}
+
+static void begin_stop(http_loop *lp)
+{
+    if (lp->stopping) return;
+    lp->stopping = true;
+    uv_close((uv_handle_t *)&lp->listener, on_loop_handle_closed);
+    http_conn *next;
+    for (http_conn *c = lp->conns; c; c = next) {
+        next = c->next; /* conn_close never frees synchronously, but stay safe */
+        if (c->closing) continue;
+        if (c->req_active) {
+            c->keep_alive = false;
+        } else if (c->phase == PHASE_WAIT) {
+            if (c->writes_in_flight)
+                c->phase = PHASE_LINGER; /* on_write half-closes when done */
+            else
+                conn_close(c);
+        }
+    }
+    uv_timer_start(&lp->deadline_timer, on_deadline, atomic_load(&lp->server->stop_deadline_ms), 0);
+    check_loop_done(lp);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    http_loop *lp = a->data;
+    if (atomic_load(&lp->server->stop_requested)) begin_stop(lp);
+}
+
+static void close_any_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void report_ready(http_server *s, core_err err)
+{
+    uv_mutex_lock(&s->start_lock);
+    if (err && !s->start_err) s->start_err = err;
+    s->loops_ready++;
+    uv_cond_signal(&s->start_cond);
+    uv_mutex_unlock(&s->start_lock);
+}
+
+static void loop_thread(void *arg)
+{
+    http_loop *lp = arg;
+    http_server *s = lp->server;
+    core_err err = CORE_OK;
+    if (uv_loop_init(&lp->loop) != 0) {
+        report_ready(s, CORE_EIO);
+        return;
+    }
+    uv_tcp_init(&lp->loop, &lp->listener);
+    lp->listener.data = lp;
+    uv_async_init(&lp->loop, &lp->wakeup, on_wakeup);
+    lp->wakeup.data = lp;
+    uv_timer_init(&lp->loop, &lp->deadline_timer);
+    lp->deadline_timer.data = lp;
+    if (uv_tcp_open(&lp->listener, lp->listen_fd) != 0) {
+        err = CORE_EIO;
+    } else {
+        lp->listen_fd = -1; /* owned by the handle now */
+        if (uv_listen((uv_stream_t *)&lp->listener, LISTEN_BACKLOG, on_connection) != 0)
+            err = CORE_EIO;
+    }
+    /* On error the loop still runs: http_server_start stops every loop through
+     * the same async path, so the wakeup handle stays valid until then. */
+    if (!err && s->cfg.on_loop_start) {
+        lp->loop_data = s->cfg.on_loop_start(&lp->loop, lp->index, s->cfg.hook_ud);
+        lp->hooks_started = true;
+    }
+    lp->loop_ok = true;
+    report_ready(s, err);
+    uv_run(&lp->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&lp->loop) == UV_EBUSY) {
+        /* Something (an application handle) outlived on_loop_stop; close it so
+         * the loop can be released. */
+        uv_walk(&lp->loop, close_any_handle, NULL);
+        uv_run(&lp->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&lp->loop);
+    }
+}
+
+void http_server_config_defaults(http_server_config *cfg)
+{
+    if (!cfg->host) cfg->host = "127.0.0.1";
+    if (cfg->threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = n > 0 ? (int)n : 1;
+    }
+    if (!cfg->max_header_bytes) cfg->max_header_bytes = 16 * 1024;
+    if (!cfg->max_body_bytes) cfg->max_body_bytes = 4 * 1024 * 1024;
+    if (!cfg->header_timeout_ms) cfg->header_timeout_ms = 10000;
+    if (!cfg->body_timeout_ms) cfg->body_timeout_ms = 30000;
+    if (!cfg->idle_timeout_ms) cfg->idle_timeout_ms = 60000;
+    if (!cfg->max_connections) cfg->max_connections = 20000;
+    if (!cfg->stream_high_water) cfg->stream_high_water = 256 * 1024;
+}
+
+/* Creates a bound SO_REUSEPORT socket; the loop thread listens on it. */
+static core_err bind_socket(const struct sockaddr *addr, socklen_t addrlen, int *fd_out)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return CORE_EIO;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, addr, addrlen) != 0) {
+        close(fd);
+        return CORE_EIO;
+    }
+    *fd_out = fd;
+    return CORE_OK;
+}
+
+core_err http_server_start(const http_server_config *cfg_in, http_server **out)
+{
+    core_err err = CORE_OK;
+    *out = NULL;
+    if (!cfg_in || !cfg_in->router) return CORE_EINVAL;
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) return CORE_ENOMEM;
+    s->cfg = *cfg_in;
+    http_server_config_defaults(&s->cfg);
+    const char *env = getenv("HTTP_ACCESS_LOG");
+    s->access_log = !(env && strcmp(env, "0") == 0);
+    signal(SIGPIPE, SIG_IGN);
+    uv_mutex_init(&s->start_lock);
+    uv_cond_init(&s->start_cond);
+    s->nloops = s->cfg.threads;
+    s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
+    if (!s->loops) {
+        err = CORE_ENOMEM;
+        goto fail_early;
+    }
+    for (int i = 0; i < s->nloops; i++)
+        s->loops[i].listen_fd = -1;
+
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bool v6 = strchr(s->cfg.host, ':') != NULL;
+    if (v6 ? uv_ip6_addr(s->cfg.host, s->cfg.port, (struct sockaddr_in6 *)&ss)
+           : uv_ip4_addr(s->cfg.host, s->cfg.port, (struct sockaddr_in *)&ss)) {
+        err = CORE_EINVAL;
+        goto fail_early;
+    }
+    sslen = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    for (int i = 0; i < s->nloops; i++) {
+        err = bind_socket((struct sockaddr *)&ss, sslen, &s->loops[i].listen_fd);
+        if (err) goto fail_early;
+        if (i == 0) { /* port 0: every other listener joins the port the kernel picked */
+            struct sockaddr_storage bound;
+            socklen_t blen = sizeof bound;
+            getsockname(s->loops[0].listen_fd, (struct sockaddr *)&bound, &blen);
+            s->port = ntohs(v6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                               : ((struct sockaddr_in *)&bound)->sin_port);
+            if (v6)
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)s->port);
+            else
+                ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)s->port);
+        }
+    }
+
+    int started = 0;
+    for (int i = 0; i < s->nloops; i++) {
+        http_loop *lp = &s->loops[i];
+        lp->server = s;
+        lp->index = i;
+        if (random_bytes(&lp->rng, sizeof lp->rng) != CORE_OK || lp->rng == 0)
+            lp->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(i + 1) ^ time_mono_us();
+        if (uv_thread_create(&lp->thread, loop_thread, lp) != 0) {
+            err = CORE_EIO;
+            break;
+        }
+        started++;
+    }
+    uv_mutex_lock(&s->start_lock);
+    while (s->loops_ready < started)
+        uv_cond_wait(&s->start_cond, &s->start_lock);
+    if (!err) err = s->start_err;
+    uv_mutex_unlock(&s->start_lock);
+    if (err) {
+        s->nloops = started;
+        http_server_stop(s, 0);
+        http_server_wait(s);
+        return err;
+    }
+    *out = s;
+    return CORE_OK;
+
+fail_early:
+    for (int i = 0; s->loops && i < s->nloops; i++)
+        if (s->loops[i].listen_fd >= 0) close(s->loops[i].listen_fd);
+    uv_mutex_destroy(&s->start_lock);
+    uv_cond_destroy(&s->start_cond);
+    free(s->loops);
+    free(s);
+    return err;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s, uint32_t deadline_ms)
+{
+    if (atomic_exchange(&s->stop_requested, true)) return;
+    atomic_store(&s->stop_deadline_ms, deadline_ms);
+    for (int i = 0; i < s->nloops; i++)
+        if (s->loops[i].loop_ok) uv_async_send(&s->loops[i].wakeup);
+}
+
+void http_server_wait(http_server *s)
+{
+    for (int i = 0; i < s->nloops; i++) {
+        uv_thread_join(&s->loops[i].thread);
+        if (s->loops[i].listen_fd >= 0) close(s->loops[i].listen_fd);
+    }
+    uv_mutex_destroy(&s->start_lock);
+    uv_cond_destroy(&s->start_cond);
+    free(s->loops);
+    free(s);
+}
+
+size_t http_server_active_requests(const http_server *s)
+{
+    return atomic_load(&((http_server *)s)->active_requests);
+}
+
+/* ---- request helpers -------------------------------------------------- */
+
+slice_t http_request_header(const http_request *req, const char *name)
+{
+    slice_t want = slice_from_cstr(name);
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (slice_case_eq(req->headers[i].name, want)) return req->headers[i].value;
+    return SLICE_NULL;
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s (and '+' as space when form) into out, which holds s.len
+ * bytes; a malformed escape is kept literally. Returns the decoded length. */
+static size_t percent_decode(slice_t s, bool form, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char ch = s.ptr[i];
+        if (ch == '%' && i + 2 < s.len && hex_digit(s.ptr[i + 1]) >= 0 &&
+            hex_digit(s.ptr[i + 2]) >= 0) {
+            out[n++] = (char)(hex_digit(s.ptr[i + 1]) * 16 + hex_digit(s.ptr[i + 2]));
+            i += 2;
+        } else {
+            out[n++] = (form && ch == '+') ? ' ' : ch;
+        }
+    }
+    return n;
+}
+
+char *http_decode_into_arena(http_request *req, slice_t s, bool form, size_t *len_out)
+{
+    char *out = arena_alloc(&req->arena, s.len + 1);
+    if (!out) return NULL;
+    size_t n = percent_decode(s, form, out);
+    out[n] = '\0';
+    if (len_out) *len_out = n;
+    return out;
+}
+
+const char *http_request_query(http_request *req, const char *name)
+{
+    size_t name_len = strlen(name);
+    slice_t rest = req->query;
+    while (rest.len) {
+        const char *amp = memchr(rest.ptr, '&', rest.len);
+        slice_t pair = {rest.ptr, amp ? (size_t)(amp - rest.ptr) : rest.len};
+        rest.ptr += amp ? pair.len + 1 : pair.len;
+        rest.len -= amp ? pair.len + 1 : pair.len;
+        const char *eq = memchr(pair.ptr, '=', pair.len);
+        slice_t key = {pair.ptr, eq ? (size_t)(eq - pair.ptr) : pair.len};
+        slice_t value = eq ? (slice_t){eq + 1, pair.len - key.len - 1} : (slice_t){"", 0};
+        char keybuf[256];
+        if (key.len > sizeof keybuf) continue;
+        size_t klen = percent_decode(key, true, keybuf);
+        if (klen != name_len || memcmp(keybuf, name, klen) != 0) continue;
+        return http_decode_into_arena(req, value, true, NULL);
+    }
+    return NULL;
+}
+
+bool http_request_closed(const http_request *req)
+{
+    return req->conn->peer_gone || req->conn->closing;
+}
+
+void http_request_on_close(http_request *req, http_close_fn fn, void *ud)
+{
+    req->conn->on_close = fn;
+    req->conn->on_close_ud = ud;
+}
+
+void http_stream_on_drain(http_request *req, http_drain_fn fn, void *ud)
+{
+    req->conn->on_drain = fn;
+    req->conn->on_drain_ud = ud;
+}
+
+core_err http_add_header(http_request *req, const char *name, const char *value)
+{
+    http_conn *c = req->conn;
+    if (c->response_started || !name[0] || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return CORE_EINVAL;
+    buf_t *h = &c->resp_headers;
+    size_t before = h->len;
+    core_err err = buf_append_cstr(h, name);
+    if (!err) err = buf_append(h, ": ", 2);
+    if (!err) err = buf_append_cstr(h, value);
+    if (!err) err = buf_append(h, "\r\n", 2);
+    if (err) {
+        h->len = before;
+        if (h->data) h->data[before] = '\0';
+    }
+    return err;
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+/* Common entry checks for the response functions. */
+static core_err response_precheck(http_request *req, http_conn **out)
+{
+    http_conn *c = req->conn;
+    *out = c;
+    if (!c->req_active || c->response_started) return CORE_EINVAL;
+    if (c->peer_gone || c->closing) return CORE_ECLOSED;
+    return CORE_OK;
+}
+
+core_err http_respond(http_request *req, int status, const char *content_type, slice_t body)
+{
+    http_conn *c;
+    core_err err = response_precheck(req, &c);
+    if (err == CORE_EINVAL) return err;
+    if (err == CORE_ECLOSED) {
+        exchange_end(c);
+        return err;
+    }
+    c->response_started = true;
+    c->status = status;
+    build_head(c, status, content_type, req->id);
+    buf_append_cstr(&c->out, "Content-Length: ");
+    append_u64(&c->out, body.len);
+    buf_append_cstr(&c->out, "\r\n");
+    buf_append_slice(&c->out, buf_slice(&c->resp_headers));
+    buf_append_cstr(&c->out, "\r\n");
+    uv_buf_t bufs[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
+                        uv_buf_init((char *)body.ptr, (unsigned)body.len)};
+    bool with_body = !c->is_head && body.len;
+    err = conn_send(c, bufs, with_body ? 2 : 1);
+    if (with_body) c->body_bytes = body.len;
+    exchange_end(c);
+    return err;
+}
+
+core_err http_respond_error(http_request *req, int status, const char *code, const char *message,
+                            bool retryable)
+{
+    buf_t body;
+    buf_init(&body, 0);
+    append_error_body(&body, code, message, retryable);
+    core_err err = http_respond(req, status, "application/json", buf_slice(&body));
+    buf_free(&body);
+    return err;
+}
+
+core_err http_stream_begin(http_request *req, int status, const char *content_type)
+{
+    http_conn *c;
+    core_err err = response_precheck(req, &c);
+    if (err) return err;
+    c->response_started = true;
+    c->streaming = true;
+    c->status = status;
+    /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
+    c->stream_chunked = req->version_minor == 1;
+    if (!c->stream_chunked) c->keep_alive = false;
+    build_head(c, status, content_type, req->id);
+    if (c->stream_chunked) buf_append_cstr(&c->out, "Transfer-Encoding: chunked\r\n");
+    buf_append_slice(&c->out, buf_slice(&c->resp_headers));
+    buf_append_cstr(&c->out, "\r\n");
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    return conn_send(c, &b, 1);
+}
+
+core_err http_stream_write(http_request *req, slice_t data)
+{
+    http_conn *c = req->conn;
+    if (!c->req_active || !c->streaming) return CORE_EINVAL;
+    if (c->peer_gone || c->closing) return CORE_ECLOSED;
+    if (c->is_head || data.len == 0) return CORE_OK; /* an empty chunk would end the body */
+    core_err err;
+    if (c->stream_chunked) {
+        char prefix[24];
+        int n = snprintf(prefix, sizeof prefix, "%zx\r\n", data.len);
+        uv_buf_t bufs[3] = {uv_buf_init(prefix, (unsigned)n),
+                            uv_buf_init((char *)data.ptr, (unsigned)data.len),
+                            uv_buf_init((char *)"\r\n", 2)};
+        err = conn_send(c, bufs, 3);
+    } else {
+        uv_buf_t b = uv_buf_init((char *)data.ptr, (unsigned)data.len);
+        err = conn_send(c, &b, 1);
+    }
+    if (err) return err;
+    c->body_bytes += data.len;
+    if (c->queued_bytes > c->lp->server->cfg.stream_high_water) {
+        c->drain_wanted = true;
+        return CORE_EBUSY;
+    }
+    return CORE_OK;
+}
+
+core_err http_stream_end(http_request *req)
+{
+    http_conn *c = req->conn;
+    if (!c->req_active || !c->streaming) return CORE_EINVAL;
+    core_err err = CORE_OK;
+    if (c->peer_gone || c->closing) {
+        err = CORE_ECLOSED;
+    } else if (c->stream_chunked && !c->is_head) {
+        uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
+        err = conn_send(c, &b, 1);
+    }
+    exchange_end(c);
+    return err;
+}
+
+void http_request_finish(http_request *req)
+{
+    http_conn *c = req->conn;
+    if (!c->req_active) return;
+    if (!c->peer_gone && !c->closing) {
+        /* No complete response went out: the connection cannot be reused. */
+        if (!c->status) c->status = 499;
+        conn_abort(c);
+    }
+    exchange_end(c);
+}
