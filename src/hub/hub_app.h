@@ -152,6 +152,7 @@ struct hub_call {
     hub_work_fn work;
     /* inputs, readable from the worker */
     json_t *body;           /* parsed JSON body or NULL */
+    json_t *registry;       /* aigw model list (hub_call_submit_with_registry), read-only */
     const char *param[3];   /* route params in pattern order (arena copies) */
     const char *credential; /* "<id>.<secret>" from cookie or bearer, or NULL */
     bool credential_cookie;
@@ -181,11 +182,24 @@ hub_call *hub_call_new(http_request *req, hub_auth_need auth);
 void hub_call_param(hub_call *c, int slot, const char *name);
 /* Submits c->work (set by caller) to the store; responds on completion. */
 void hub_call_submit(hub_call *c, hub_work_fn work);
+/* Fetches the model registry (cached per loop), stores a reference in
+ * c->registry, then submits work; answers 502 gateway_error when aigw cannot
+ * be reached and no earlier copy exists. */
+void hub_call_submit_with_registry(hub_call *c, hub_work_fn work);
 /* Sends the response recorded in c (or an error) and frees c. */
 void hub_call_respond(hub_call *c);
 /* Convenience: new call + params + submit, for simple handlers. */
 void hub_call_run(http_request *req, hub_auth_need auth, hub_work_fn work, const char *p0,
                   const char *p1);
+
+/* Defines static void handle_<work>(req, ud) that runs work for a signed-in
+ * user, with up to two route params copied into c->param[0..1]. */
+#define HUB_USER_HANDLER(work, p0, p1)                                                             \
+    static void handle_##work(http_request *req, void *ud)                                         \
+    {                                                                                              \
+        (void)ud;                                                                                  \
+        hub_call_run(req, HUB_AUTH_USER, work, p0, p1);                                            \
+    }
 
 /* Worker side: set the response. hub_ok steals resp. */
 core_err hub_ok(hub_call *c, int status, json_t *resp);

@@ -116,6 +116,7 @@ core_err hub_fail_extra(hub_call *c, hub_err err, json_t *extra, const char *fmt
 static void call_free(hub_call *c)
 {
     json_decref(c->body);
+    json_decref(c->registry);
     json_decref(c->resp);
     json_decref(c->err_extra);
     buf_free(&c->raw);
@@ -379,4 +380,22 @@ void hub_call_run(http_request *req, hub_auth_need auth, hub_work_fn work, const
     if (p0) hub_call_param(c, 0, p0);
     if (p1) hub_call_param(c, 1, p1);
     hub_call_submit(c, work);
+}
+
+static void registry_ready(void *ud, json_t *registry, const char *error)
+{
+    hub_call *c = ud;
+    if (!registry) {
+        hub_fail(c, HUB_ERR_GATEWAY, "%s", error ? error : "the model registry is unavailable");
+        hub_call_respond(c);
+        return;
+    }
+    c->registry = json_incref(registry);
+    hub_call_submit(c, c->work);
+}
+
+void hub_call_submit_with_registry(hub_call *c, hub_work_fn work)
+{
+    c->work = work;
+    hub_registry_get(c->hl, registry_ready, c);
 }

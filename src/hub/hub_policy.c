@@ -189,8 +189,7 @@ static void set_choice(hub_resolution *out, hub_model_source src, const char *pr
 {
     out->verdict = HUB_MODEL_OK;
     out->source = src;
-    snprintf(out->provider, sizeof out->provider, "%.*s", (int)sizeof out->provider - 1,
-             provider);
+    snprintf(out->provider, sizeof out->provider, "%.*s", (int)sizeof out->provider - 1, provider);
     snprintf(out->model, sizeof out->model, "%.*s", (int)sizeof out->model - 1, model);
 }
 

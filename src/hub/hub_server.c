@@ -69,6 +69,8 @@ core_err hub_server_routes(http_router *r)
 {
     core_err err = http_router_add(r, "GET", "/healthz", handle_healthz, NULL);
     if (!err) err = hub_routes_auth(r);
+    if (!err) err = hub_routes_orgs(r);
+    if (!err) err = hub_routes_models(r);
     return err;
 }
 
