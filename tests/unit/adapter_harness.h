@@ -23,14 +23,14 @@ typedef struct {
     bool event_after_done;
 } harness_rec;
 
-static void harness_escaped(buf_t *b, slice_t s)
+static inline void harness_escaped(buf_t *b, slice_t s)
 {
     buf_append_char(b, '"');
     buf_append_json_escaped(b, s);
     buf_append_char(b, '"');
 }
 
-static void harness_emit(void *ud, const gw_event *ev)
+static inline void harness_emit(void *ud, const gw_event *ev)
 {
     harness_rec *r = ud;
     buf_t *b = &r->text;
@@ -94,14 +94,14 @@ static void harness_emit(void *ud, const gw_event *ev)
     }
 }
 
-static void harness_rec_init(harness_rec *r)
+static inline void harness_rec_init(harness_rec *r)
 {
     memset(r, 0, sizeof(*r));
     buf_init(&r->text, 0);
 }
 
 /* Asserts the provider.h invariants; returns the text (caller frees). */
-static char *harness_rec_take(harness_rec *r)
+static inline char *harness_rec_take(harness_rec *r)
 {
     assert_int_equal(r->starts, 1);
     assert_true(r->first_was_start);
@@ -115,8 +115,8 @@ static char *harness_rec_take(harness_rec *r)
 
 /* Feeds body in pieces: cuts[] are offsets (ascending); step > 0 feeds in
  * step-byte pieces instead. Stops feeding after an error, as the router does. */
-static char *harness_run(const gw_provider_ops *ops, const gw_request *req, slice_t body,
-                         const size_t *cuts, size_t ncuts, size_t step)
+static inline char *harness_run(const gw_provider_ops *ops, const gw_request *req, slice_t body,
+                                const size_t *cuts, size_t ncuts, size_t step)
 {
     harness_rec r;
     harness_rec_init(&r);
@@ -135,8 +135,8 @@ static char *harness_run(const gw_provider_ops *ops, const gw_request *req, slic
 }
 
 /* Whole, byte by byte, and every 2-way split must all give `expected`. */
-static void harness_check_stream(const gw_provider_ops *ops, const gw_request *req, slice_t body,
-                                 const char *expected)
+static inline void harness_check_stream(const gw_provider_ops *ops, const gw_request *req,
+                                        slice_t body, const char *expected)
 {
     char *got = harness_run(ops, req, body, NULL, 0, 0);
     if (strcmp(got, expected) != 0)
@@ -152,8 +152,8 @@ static void harness_check_stream(const gw_provider_ops *ops, const gw_request *r
     }
 }
 
-static void harness_check_response(const gw_provider_ops *ops, const gw_request *req,
-                                   slice_t body, const char *expected)
+static inline void harness_check_response(const gw_provider_ops *ops, const gw_request *req,
+                                          slice_t body, const char *expected)
 {
     harness_rec r;
     harness_rec_init(&r);
@@ -165,7 +165,7 @@ static void harness_check_response(const gw_provider_ops *ops, const gw_request 
 }
 
 /* Loads tests/unit/fixtures/<name> (next to this header). Caller frees. */
-static char *harness_fixture(const char *name, size_t *len)
+static inline char *harness_fixture(const char *name, size_t *len)
 {
     char path[1024];
     const char *here = __FILE__;
@@ -178,14 +178,15 @@ static char *harness_fixture(const char *name, size_t *len)
     buf_init(&b, 0);
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
     fclose(f);
     buf_append(&b, "", 0);
     return buf_steal(&b, len);
 }
 
-static void harness_check_fixture(const gw_provider_ops *ops, const gw_request *req,
-                                  const char *name, const char *expected)
+static inline void harness_check_fixture(const gw_provider_ops *ops, const gw_request *req,
+                                         const char *name, const char *expected)
 {
     size_t len;
     char *body = harness_fixture(name, &len);
@@ -194,7 +195,7 @@ static void harness_check_fixture(const gw_provider_ops *ops, const gw_request *
 }
 
 /* Header lookup over a NULL-terminated {name, value, name, value, ...}. */
-static slice_t harness_header(void *hud, const char *name)
+static inline slice_t harness_header(void *hud, const char *name)
 {
     const char *const *kv = hud;
     for (; kv && kv[0]; kv += 2)
@@ -203,8 +204,8 @@ static slice_t harness_header(void *hud, const char *name)
 }
 
 /* map_error rendered like an ERROR event line. */
-static char *harness_map_error(const gw_provider_ops *ops, int status, const char *body,
-                               const char *const *headers)
+static inline char *harness_map_error(const gw_provider_ops *ops, int status, const char *body,
+                                      const char *const *headers)
 {
     gw_error_info info;
     harness_rec r;
@@ -219,7 +220,7 @@ static char *harness_map_error(const gw_provider_ops *ops, int status, const cha
 }
 
 /* A request with one user message. model/stream set by the caller. */
-static void harness_request(gw_request *req, const char *model, bool stream)
+static inline void harness_request(gw_request *req, const char *model, bool stream)
 {
     memset(req, 0, sizeof(*req));
     req->model = (char *)model;

@@ -119,14 +119,15 @@ static void test_parse_response_leading_blank_lines(void **state)
     harness_request(&req, "deepseek-v4-flash", false);
     harness_check_response(
         &gw_provider_deepseek, &req,
-        SLICE_LIT("\n\n\n{\"id\":\"a3f0\",\"object\":\"chat.completion\",\"created\":1763990100,"
-                  "\"model\":\"deepseek-v4-flash\",\"choices\":[{\"index\":0,\"finish_reason\":"
-                  "\"stop\",\"logprobs\":null,\"message\":{\"role\":\"assistant\",\"content\":"
-                  "\"Paris.\",\"reasoning_content\":\"User asks capital...\"}}],\"usage\":{"
-                  "\"prompt_tokens\":1030,\"completion_tokens\":92,\"total_tokens\":1122,"
-                  "\"prompt_tokens_details\":{\"cached_tokens\":1024},\"completion_tokens_details\":"
-                  "{\"reasoning_tokens\":81},\"prompt_cache_hit_tokens\":1024,"
-                  "\"prompt_cache_miss_tokens\":6},\"system_fingerprint\":\"fp_x\"}"),
+        SLICE_LIT(
+            "\n\n\n{\"id\":\"a3f0\",\"object\":\"chat.completion\",\"created\":1763990100,"
+            "\"model\":\"deepseek-v4-flash\",\"choices\":[{\"index\":0,\"finish_reason\":"
+            "\"stop\",\"logprobs\":null,\"message\":{\"role\":\"assistant\",\"content\":"
+            "\"Paris.\",\"reasoning_content\":\"User asks capital...\"}}],\"usage\":{"
+            "\"prompt_tokens\":1030,\"completion_tokens\":92,\"total_tokens\":1122,"
+            "\"prompt_tokens_details\":{\"cached_tokens\":1024},\"completion_tokens_details\":"
+            "{\"reasoning_tokens\":81},\"prompt_cache_hit_tokens\":1024,"
+            "\"prompt_cache_miss_tokens\":6},\"system_fingerprint\":\"fp_x\"}"),
         "START id=a3f0 model=deepseek-v4-flash\n"
         "REASONING \"User asks capital...\"\n"
         "TEXT \"Paris.\"\n"

@@ -103,7 +103,8 @@ static void test_stream_cumulative(void **state)
                           "REASONING \"ing.\"\n"
                           "TEXT \"Par\"\n"
                           "TEXT \"is\"\n"
-                          "TEXT \". \xc3\x87" "a va\"\n"
+                          "TEXT \". \xc3\x87"
+                          "a va\"\n"
                           "FINISH stop raw=\n"
                           "USAGE in=21 cached=0 out=3 reasoning=0 cost=13800000 exact=1\n"
                           "DONE\n");
@@ -234,8 +235,8 @@ static void test_map_error(void **state)
                  no_retry,
                  "ERROR provider_error status=500 retry=0 after=-1 code=runner_server_error "
                  "msg=\"Runner raised an error\"\n");
-    expect_error(502,
-                 "{\"detail\":\"incomplete\",\"error_type\":\"runner_incomplete_response\"}", NULL,
+    expect_error(502, "{\"detail\":\"incomplete\",\"error_type\":\"runner_incomplete_response\"}",
+                 NULL,
                  "ERROR provider_error status=502 retry=1 after=-1 "
                  "code=runner_incomplete_response msg=\"incomplete\"\n");
     expect_error(499, "{\"detail\":\"gone\",\"error_type\":\"client_disconnected\"}", NULL,

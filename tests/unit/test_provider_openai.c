@@ -259,7 +259,8 @@ static void test_stream_oversized_event(void **state)
     buf_append_cstr(&body, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n");
     for (int line = 0; line < 5; line++) {
         buf_append_cstr(&body, "data: ");
-        for (int i = 0; i < (1 << 20) - 100; i++) buf_append_char(&body, ' ');
+        for (int i = 0; i < (1 << 20) - 100; i++)
+            buf_append_char(&body, ' ');
         buf_append_char(&body, '\n');
     }
     buf_append_cstr(&body, "\n");
@@ -307,15 +308,16 @@ static void test_parse_response(void **state)
     harness_request(&req, "gpt-4.1", false);
     harness_check_response(
         &gw_provider_openai, &req,
-        SLICE_LIT("{\"id\":\"chatcmpl-9x1\",\"object\":\"chat.completion\",\"created\":1763990000,"
-                  "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"finish_reason\":"
-                  "\"tool_calls\",\"logprobs\":null,\"message\":{\"role\":\"assistant\",\"content\":"
-                  "null,\"refusal\":null,\"tool_calls\":[{\"id\":\"call_a1\",\"type\":\"function\","
-                  "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\""
-                  "}\"}},{\"id\":\"call_b2\",\"type\":\"function\",\"function\":{\"name\":\"noop\","
-                  "\"arguments\":\"\"}}]}}],\"usage\":{\"prompt_tokens\":2006,\"completion_tokens\":"
-                  "300,\"total_tokens\":2306,\"prompt_tokens_details\":{\"cached_tokens\":1920,"
-                  "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}"),
+        SLICE_LIT(
+            "{\"id\":\"chatcmpl-9x1\",\"object\":\"chat.completion\",\"created\":1763990000,"
+            "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"finish_reason\":"
+            "\"tool_calls\",\"logprobs\":null,\"message\":{\"role\":\"assistant\",\"content\":"
+            "null,\"refusal\":null,\"tool_calls\":[{\"id\":\"call_a1\",\"type\":\"function\","
+            "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\""
+            "}\"}},{\"id\":\"call_b2\",\"type\":\"function\",\"function\":{\"name\":\"noop\","
+            "\"arguments\":\"\"}}]}}],\"usage\":{\"prompt_tokens\":2006,\"completion_tokens\":"
+            "300,\"total_tokens\":2306,\"prompt_tokens_details\":{\"cached_tokens\":1920,"
+            "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}"),
         "START id=chatcmpl-9x1 model=gpt-4.1-2025-04-14\n"
         "TOOL_START 0 id=call_a1 name=get_weather\n"
         "TOOL_ARGS 0 \"{\\\"city\\\":\\\"Paris\\\"}\"\n"
@@ -352,8 +354,7 @@ static void expect_error(int status, const char *body, const char *const *header
                          const char *expected)
 {
     char *got = harness_map_error(&gw_provider_openai, status, body, headers);
-    if (strcmp(got, expected) != 0)
-        fail_msg("status %d:\n got %s want %s", status, got, expected);
+    if (strcmp(got, expected) != 0) fail_msg("status %d:\n got %s want %s", status, got, expected);
     free(got);
 }
 
@@ -374,10 +375,14 @@ static void test_map_error(void **state)
                  ms,
                  "ERROR rate_limited status=429 retry=1 after=1500 code=rate_limit_exceeded "
                  "msg=\"Rate limit reached\"\n");
-    const char *const reset[] = {"x-ratelimit-remaining-requests", "0",
-                                 "x-ratelimit-reset-requests",     "6m0s",
-                                 "x-ratelimit-remaining-tokens",   "100",
-                                 "x-ratelimit-reset-tokens",       "1s",
+    const char *const reset[] = {"x-ratelimit-remaining-requests",
+                                 "0",
+                                 "x-ratelimit-reset-requests",
+                                 "6m0s",
+                                 "x-ratelimit-remaining-tokens",
+                                 "100",
+                                 "x-ratelimit-reset-tokens",
+                                 "1s",
                                  NULL};
     expect_error(429, "{\"error\":{\"message\":\"slow down\",\"code\":\"rate_limit_exceeded\"}}",
                  reset,
