@@ -925,6 +925,53 @@ static void test_start_from_inside_a_callback(void **state)
     harness_close(&h);
 }
 
+enum { PARALLEL_CALLS = 30 };
+
+static bool all_done(void *ud)
+{
+    probe *probes = ud;
+    for (int i = 0; i < PARALLEL_CALLS; i++)
+        if (!probes[i].done_count) return false;
+    return true;
+}
+
+static void test_parallel_streams_share_the_pool(void **state)
+{
+    test_server *server = *state;
+    harness h;
+    harness_init(&h, server);
+    static probe probes[PARALLEL_CALLS];
+    static char urls[PARALLEL_CALLS][128];
+    buf_t want;
+    expected_sse(&want);
+    const char *paths[] = {"/sse", "/json"};
+    for (size_t round = 0; round < ARRAY_LEN(paths); round++) {
+        for (int i = 0; i < PARALLEL_CALLS; i++) {
+            probe_init(&probes[i], &h);
+            http_client_request req =
+                make_request(&h, &probes[i], paths[round], urls[i], sizeof urls[i]);
+            start(&h, &probes[i], &req);
+        }
+        run_until(&h, all_done, probes);
+        for (int i = 0; i < PARALLEL_CALLS; i++) {
+            assert_int_equal(probes[i].err, CORE_OK);
+            assert_int_equal(probes[i].done_count, 1);
+            if (round == 0) {
+                assert_int_equal(probes[i].body.len, want.len);
+                assert_memory_equal(probes[i].body.data, want.data, want.len);
+            } else {
+                assert_string_equal(probes[i].body.data, "{\"ok\":true}");
+            }
+            probe_free(&probes[i]);
+        }
+        /* HTTP/1.1: one connection per concurrent call; the second round
+         * reuses the idle ones instead of opening more. */
+        assert_int_equal(atomic_load(&server->accepted), PARALLEL_CALLS);
+    }
+    buf_free(&want);
+    harness_close(&h);
+}
+
 int main(void)
 {
     if (http_client_global_init() != CORE_OK) return 1;
@@ -953,6 +1000,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_from_on_done_and_chained_start, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_start_from_inside_a_callback, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_streams_share_the_pool, server_setup,
                                         server_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
