@@ -341,7 +341,7 @@ static void test_model_patterns(void **state)
 typedef struct {
     gw_keys_cache *cache;
     char (*tokens)[GW_KEY_TOKEN_SIZE];
-    volatile int stop;
+    int stop; /* atomic */
     long verified;
     int failures;
 } verifier_args;
@@ -349,7 +349,7 @@ typedef struct {
 static void *verifier_main(void *arg)
 {
     verifier_args *a = arg;
-    for (size_t i = 0; !a->stop; i = (i + 1) % MANY_KEYS) {
+    for (size_t i = 0; !__atomic_load_n(&a->stop, __ATOMIC_RELAXED); i = (i + 1) % MANY_KEYS) {
         gw_key *key = NULL;
         if (gw_keys_verify(a->cache, slice_from_cstr(a->tokens[i]), &key) != CORE_OK) {
             a->failures++;
@@ -392,7 +392,7 @@ static void test_many_keys_concurrent_reloads(void **state)
     for (int i = 0; i < 20; i++)
         assert_int_equal(gw_keys_reload(f->cache), CORE_OK);
     for (int i = 0; i < 3; i++) {
-        args[i].stop = 1;
+        __atomic_store_n(&args[i].stop, 1, __ATOMIC_RELAXED);
         pthread_join(threads[i], NULL);
         assert_int_equal(args[i].failures, 0);
         assert_true(args[i].verified > 0);

@@ -398,14 +398,14 @@ static void test_snapshot_outlives_reload(void **state)
 
 typedef struct {
     gw_registry *reg;
-    volatile int stop;
+    int stop; /* atomic */
     long lookups;
 } reader_args;
 
 static void *reader_main(void *arg)
 {
     reader_args *a = arg;
-    while (!a->stop) {
+    while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
         const gw_registry_snap *snap = gw_registry_acquire(a->reg);
         const gw_model *m = gw_registry_find_id(snap, SLICE_LIT("openai/gpt-4o-mini"));
         if (snap->count && (!m || m->price.output_micro != 600000)) abort();
@@ -428,7 +428,7 @@ static void test_concurrent_readers_during_reloads(void **state)
     for (int i = 0; i < 30; i++)
         assert_int_equal(gw_registry_reload(f->reg), CORE_OK);
     for (int i = 0; i < 3; i++) {
-        args[i].stop = 1;
+        __atomic_store_n(&args[i].stop, 1, __ATOMIC_RELAXED);
         pthread_join(threads[i], NULL);
         assert_true(args[i].lookups > 0);
     }
