@@ -383,7 +383,10 @@ static size_t on_curl_header(char *ptr, size_t size, size_t nmemb, void *ud)
     slice_t value = slice_trim((slice_t){colon + 1, line.len - (size_t)(colon - line.ptr) - 1});
     core_err err = store_header(call, name, value);
     if (err) {
-        finish_call(call, err, "response headers over %u bytes", HTTP_CLIENT_MAX_HEADER_BYTES);
+        if (err == CORE_ETOOBIG)
+            finish_call(call, err, "response headers over %u bytes", HTTP_CLIENT_MAX_HEADER_BYTES);
+        else
+            finish_call(call, err, "out of memory for response headers");
         return 0;
     }
     return len;
@@ -734,6 +737,9 @@ static core_err configure_easy(http_client_call *call, const http_client_request
     if (req->total_timeout_ms) SET(CURLOPT_TIMEOUT_MS, (long)req->total_timeout_ms);
     if (req->max_response_bytes)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MIN(req->max_response_bytes, (size_t)INT64_MAX));
+    /* Through an https_proxy, the proxy's "200 Connection established" would
+     * otherwise look like the final response to on_curl_header. */
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_HEADERFUNCTION, on_curl_header);
     SET(CURLOPT_HEADERDATA, call);
     SET(CURLOPT_WRITEFUNCTION, on_curl_write);
