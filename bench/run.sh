@@ -23,16 +23,18 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-ulimit -n 200000 2>/dev/null || ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
 
+export HTTP_ACCESS_LOG=0
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 200); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $1" >&2; return 1; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
 up_port=$(free_port); hold_port=$(free_port); gw_port=$(free_port); ngx_port=$(free_port)
-"$BUILD/bench_upstream" --port "$up_port" --threads 1 >"$work/up.out" &
+"$BUILD/bench_upstream" --port "$up_port" --threads 1 >"$work/up.out" 2>"$work/up.err" &
 pids+=($!)
-"$BUILD/bench_upstream" --port "$hold_port" --threads 1 --hold >"$work/hold.out" &
+"$BUILD/bench_upstream" --port "$hold_port" --threads 1 --hold >"$work/hold.out" 2>"$work/hold.err" &
 pids+=($!)
 wait_http "http://127.0.0.1:$up_port/v1/models"
 
@@ -92,21 +94,35 @@ EOF
 thr() { BODY="$2" wrk -t1 -c64 -d"${DUR}s" -s "$work/post.lua" "http://127.0.0.1:$1/v1/chat/completions" | awk '/Requests\/sec/{print int($2)}'; }
 t_d=$(thr "$up_port" "$work/direct.json"); t_g=$(thr "$gw_port" "$work/gw.json"); t_n=$(thr "$ngx_port" "$work/direct.json")
 
-echo "holding $STREAMS open streams through aigw..." >&2
-model=$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$gw_port/v1/models" | python3 -c 'import json,sys; print(next((m["id"] for m in json.load(sys.stdin)["data"] if m["id"].startswith("local/")), ""))')
-held="n/a"; stream_rss="n/a"; per_stream="n/a"
-if [ -n "$model" ]; then
-  printf '{"model":"%s","stream":true,"messages":[{"role":"user","content":"hi"}]}' "$model" >"$work/hold.json"
+# Open streams. Through the simulator a stream costs one client socket; through
+# an HTTP upstream it costs two (client + upstream), so with this machine's
+# fd limit that variant holds fewer streams. Both report bytes per stream.
+hold() { # $1 = body file, $2 = count; prints "count rss_before rss_after"
+  local before after lg_pid
   before=$(rss_kb $gw_pid)
-  "$BUILD/loadgen" --port "$gw_port" --path /v1/chat/completions --body-file "$work/hold.json" \
-     --hold "$STREAMS" --header "Authorization: Bearer $KEY" >"$work/hold-lg.out" &
+  "$BUILD/loadgen" --port "$gw_port" --path /v1/chat/completions --body-file "$1" \
+     --hold "$2" --header "Authorization: Bearer $KEY" >"$work/hold-lg.out" 2>&1 &
   lg_pid=$!
-  for _ in $(seq 1 600); do grep -q held_open "$work/hold-lg.out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 900); do grep -q held_open "$work/hold-lg.out" 2>/dev/null && break; sleep 0.1; done
+  local got=0; grep -q held_open "$work/hold-lg.out" && got=$2
   sleep 1
-  held=$(grep -c held_open "$work/hold-lg.out" >/dev/null && echo "$STREAMS" || echo "fewer than $STREAMS")
-  stream_rss=$(rss_kb $gw_pid)
-  per_stream=$(( (stream_rss - before) * 1024 / STREAMS ))
+  after=$(rss_kb $gw_pid)
   kill -TERM $lg_pid 2>/dev/null || true; wait $lg_pid 2>/dev/null || true
+  sleep 2
+  echo "$got $before $after"
+}
+echo "holding $STREAMS open simulator streams through aigw..." >&2
+printf '{"model":"simulator/sim-chat","stream":true,"simulate":{"ttft_ms":0,"tokens_per_s":1,"output_tokens":1000000},"messages":[{"role":"user","content":"hi"}]}' >"$work/hold-sim.json"
+read -r sim_held sim_before sim_after < <(hold "$work/hold-sim.json" "$STREAMS")
+sim_per=$(( sim_held ? (sim_after - sim_before) * 1024 / sim_held : 0 ))
+UP_STREAMS=$(( STREAMS < (FD_LIMIT - 500) / 2 ? STREAMS : (FD_LIMIT - 500) / 2 ))
+model=$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$gw_port/v1/models" | python3 -c 'import json,sys; print(next((m["id"] for m in json.load(sys.stdin)["data"] if m["id"].startswith("local/")), ""))')
+up_held=0; up_before=0; up_after=0; up_per=0
+if [ -n "$model" ]; then
+  echo "holding $UP_STREAMS open upstream streams through aigw..." >&2
+  printf '{"model":"%s","stream":true,"messages":[{"role":"user","content":"hi"}]}' "$model" >"$work/hold.json"
+  read -r up_held up_before up_after < <(hold "$work/hold.json" "$UP_STREAMS")
+  up_per=$(( up_held ? (up_after - up_before) * 1024 / up_held : 0 ))
 fi
 
 us() { field "$1" "$2"; }
@@ -131,6 +147,8 @@ out=bench/results/latest.md
   echo
   echo "Closed-loop throughput (wrk, 64 connections): direct ${t_d} req/s, aigw ${t_g} req/s, nginx ${t_n} req/s; aigw/nginx = ${ratio} (target ≥ 0.70)."
   echo
-  echo "RSS of aigw: idle ${idle_rss} KiB (target ≤ 15360 KiB); with ${held} open streams ${stream_rss} KiB, ${per_stream} bytes per open stream (target: 10,000 streams < 150 MB)."
+  echo "RSS of aigw: idle ${idle_rss} KiB (target ≤ 15360 KiB)."
+  echo "Open streams (simulator upstream): ${sim_held} held, RSS ${sim_before} -> ${sim_after} KiB, ${sim_per} bytes per stream; projected 10,000 streams: $(( idle_rss + sim_per * 10000 / 1024 )) KiB (target < 153600 KiB)."
+  echo "Open streams (HTTP upstream, 2 sockets each; fd limit ${FD_LIMIT}): ${up_held} held, RSS ${up_before} -> ${up_after} KiB, ${up_per} bytes per stream; projected 10,000 streams: $(( idle_rss + up_per * 10000 / 1024 )) KiB."
 } >"$out"
 cat "$out"

@@ -31,7 +31,8 @@ static gw_background *bg_state;
 
 static core_err reload_job(store_conn *c, void *ud)
 {
-    gw_app *app = ud;
+    gw_background *bg = ud;
+    gw_app *app = bg->lp->app;
     core_err e1 = gw_keys_reload_conn(app->keys, c);
     core_err e2 = gw_registry_reload_conn(app->registry, c);
     return e1 ? e1 : e2;
