@@ -196,6 +196,15 @@ static bool answer(int fd, const request *req)
             if (!send_all(fd, block, sizeof block)) return false;
         return sized;
     }
+    if (strcmp(path, "/many-headers") == 0) {
+        /* ~80 KiB of headers: past HTTP_CLIENT_MAX_HEADER_BYTES. */
+        if (!send_str(fd, "HTTP/1.1 200 OK\r\n")) return false;
+        for (int i = 0; i < 800; i++) {
+            snprintf(head, sizeof head, "X-Filler-%03d: %090d\r\n", i, i);
+            if (!send_str(fd, head)) return false;
+        }
+        return send_str(fd, "Content-Length: 0\r\n\r\n");
+    }
     if (strcmp(path, "/stall-head") == 0) {
         wait_for_peer_close(fd);
         return false;
@@ -689,6 +698,22 @@ static void test_max_response_bytes(void **state)
     harness_close(&h);
 }
 
+static void test_response_header_ceiling(void **state)
+{
+    harness h;
+    harness_init(&h, *state);
+    probe p;
+    probe_init(&p, &h);
+    char url[128];
+    http_client_request req = make_request(&h, &p, "/many-headers", url, sizeof url);
+    run_call(&h, &p, &req);
+    assert_int_equal(p.err, CORE_ETOOBIG);
+    assert_int_equal(p.headers_count, 0);
+    assert_non_null(strstr(p.message, "headers"));
+    probe_free(&p);
+    harness_close(&h);
+}
+
 static void test_first_byte_and_idle_timeouts(void **state)
 {
     harness h;
@@ -990,6 +1015,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pause_from_outside_holds_data_and_idle_timer,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_max_response_bytes, server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_response_header_ceiling, server_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_first_byte_and_idle_timeouts, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_cut_mid_body_is_eio, server_setup, server_teardown),
