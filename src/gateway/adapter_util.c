@@ -515,6 +515,7 @@ core_err gw_adapter_usd_to_pico(slice_t t, int64_t *out)
     if (t.ptr[0] == '-') return CORE_EINVAL;
     for (int part = 0; part < 2; part++) { /* 0: integer part, 1: fraction */
         if (part == 1) {
+            if (!any) return CORE_EPARSE; /* JSON needs a digit before the '.' */
             if (i >= t.len || t.ptr[i] != '.') break;
             i++;
             if (i >= t.len || t.ptr[i] < '0' || t.ptr[i] > '9') return CORE_EPARSE;
