@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  FAKE_KEYS, checkGenerateStream, costPico, expectJsonError, formatPico, genBody, registryEntry, startAigw, startFakes,
+  FAKE_KEYS, LOCAL_TOOLS_SETUP, checkGenerateStream, costPico, expectJsonError, formatPico, genBody, registryEntry, startAigw, startFakes,
 } from './lib.mjs';
 
 let fakes;
@@ -17,7 +17,7 @@ const uniq = (label) => `${label} m${++marker}x`;
 
 before(async () => {
   fakes = await startFakes();
-  gw = await startAigw({ fakes });
+  gw = await startAigw({ fakes, setup: [LOCAL_TOOLS_SETUP] });
   gwV2 = await startAigw({ fakes, providers: ['eden'], env: { EDENAI_API_VERSION: 'v2' } });
 });
 after(async () => {

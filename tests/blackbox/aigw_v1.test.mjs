@@ -5,7 +5,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { GATEWAY_KEY, parseSSE, runClientScript, startAigw, startFakes } from './lib.mjs';
+import { GATEWAY_KEY, LOCAL_TOOLS_SETUP, parseSSE, runClientScript, startAigw, startFakes } from './lib.mjs';
 
 let fakes;
 let gw;
@@ -14,7 +14,7 @@ const uniq = (label) => `${label} v${++marker}x`;
 
 before(async () => {
   fakes = await startFakes();
-  gw = await startAigw({ fakes });
+  gw = await startAigw({ fakes, setup: [LOCAL_TOOLS_SETUP] });
 });
 after(async () => {
   await gw?.stop();

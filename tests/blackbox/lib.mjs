@@ -153,9 +153,12 @@ function cleanEnv() {
  *   env         extra environment (wins over the defaults)
  *   database    'sqlite' (default: a temp file) or a postgres:// URL
  *   args        extra command-line flags
+ *   setup       admin commands to run first against the same database, e.g.
+ *               [['models', 'update', 'openai/gpt-4o', '--caps', 'chat']]
+ *   waitLocal   wait until the local provider's models are discovered (when it is configured)
  * Returns {url, port, key, dbUrl, dbPath, child, logs(), stderr(), stop(), fetch(), generate(), chat()}.
  */
-export async function startAigw({ fakes, providers = PROVIDERS, env = {}, database = 'sqlite', args = [] } = {}) {
+export async function startAigw({ fakes, providers = PROVIDERS, env = {}, database = 'sqlite', args = [], waitLocal = true, setup = [] } = {}) {
   if (!fs.existsSync(AIGW_BIN)) throw new Error(`${AIGW_BIN} does not exist: build it first (cmake --build ${BUILD_DIR}) or set BUILD_DIR`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aigw-bb-'));
   const dbPath = database === 'sqlite' ? path.join(tmp, 'aigw.db') : null;
@@ -169,13 +172,19 @@ export async function startAigw({ fakes, providers = PROVIDERS, env = {}, databa
     AI_GATEWAY_API_KEY: GATEWAY_KEY,
     AIGW_SIM_SPEED: '0.01',
     AIGW_LOG_LEVEL: 'debug',
-    AIGW_PROBE_INTERVAL_MS: '0', // upstream request counts in the tests must be exact
+    // Probes only GET {base}/models (never a generation), and they also drive local model
+    // discovery; a long interval keeps the probe traffic to the one at start-up.
+    AIGW_PROBE_INTERVAL_MS: '600000',
     AIGW_RETRY_BASE_MS: '20',
     AIGW_SHUTDOWN_GRACE_MS: '3000',
     ...(fakes ? providerEnv(fakes, providers) : {}),
     ...env,
   };
   for (const [k, v] of Object.entries(fullEnv)) if (v === undefined || v === null) delete fullEnv[k];
+  for (const cmd of setup) {
+    const r = spawnSync(AIGW_BIN, cmd, { env: fullEnv, cwd: tmp, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`aigw ${cmd.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  }
   const child = spawn(AIGW_BIN, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp });
   let stderr = '';
   let stdout = '';
@@ -198,6 +207,22 @@ export async function startAigw({ fakes, providers = PROVIDERS, env = {}, databa
     throw new Error(`${e.message}${tail()}`);
   }
 
+  // Local models come from discovery ({LOCAL_BASE_URL}/models) shortly after start-up.
+  if (fullEnv.LOCAL_BASE_URL && waitLocal) {
+    try {
+      await waitFor(async () => {
+        const r = await fetch(`${url}/api/models`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+        const j = await r.json();
+        const list = Array.isArray(j) ? j : j.models ?? j.data ?? [];
+        return list.some((m) => m.provider === 'local');
+      }, { timeout: 5000, interval: 50, what: 'local model discovery' });
+    } catch (e) {
+      child.kill('SIGKILL');
+      throw new Error(`${e.message}${tail()}`);
+    }
+  }
+
+  let signalled = false;
   const gw = {
     url, port, key: GATEWAY_KEY, dbUrl, dbPath, tmp, child, env: fullEnv,
     stderr: () => stderr,
@@ -215,10 +240,14 @@ export async function startAigw({ fakes, providers = PROVIDERS, env = {}, databa
     generate: (body, opts = {}) => callJson(gw, '/api/generate', body, opts),
     /** POST /v1/chat/completions, same return shape. */
     chat: (body, opts = {}) => callJson(gw, '/v1/chat/completions', body, opts),
+    /** Sends SIGTERM once (a second one may legitimately force an immediate exit). */
+    terminate() {
+      if (!signalled) { signalled = true; child.kill('SIGTERM'); }
+    },
     /** Stops with SIGTERM and asserts a clean exit (status 0, no signal) within the timeout. */
     async stop({ timeout = 10000 } = {}) {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        gw.terminate();
         const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
         await exited;
         clearTimeout(timer);
@@ -496,6 +525,12 @@ export function runClientScript(name, env, { timeout = 60000 } = {}) {
     child.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code: code ?? signal, stdout, stderr }); });
   });
 }
+
+/**
+ * Admin command declaring that the local llama3.2:3b calls tools: discovery cannot know a local
+ * model's capabilities, so an operator states them (an admin row, which discovery leaves alone).
+ */
+export const LOCAL_TOOLS_SETUP = ['models', 'add', '--provider', 'local', '--model', 'llama3.2:3b', '--input', '0', '--output', '0', '--source', 'operator (black-box test)', '--caps', 'chat,streaming,tools', '--context', '131072'];
 
 /** Standard /api/generate body. */
 export function genBody(provider, model, text, { stream = false, extra = {}, featureOptions = {}, input = {} } = {}) {

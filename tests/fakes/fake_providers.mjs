@@ -295,7 +295,7 @@ async function sendStream(req, res, rec, steps, scen, { ndjson = false, headers 
       else {
         const prefix = scen.has('nospace') ? 'data:' : 'data: ';
         let lines = [payload];
-        if (scen.has('multiline') && payload.length > 2) {
+        if (scen.has('multiline') && payload !== '[DONE]' && payload.length > 2) {
           const at = payload.indexOf(',') > 0 ? payload.indexOf(',') + 1 : Math.floor(payload.length / 2);
           lines = [payload.slice(0, at), payload.slice(at)];
         }
