@@ -188,6 +188,8 @@ void hub_call_submit(hub_call *c, hub_work_fn work);
 void hub_call_submit_with_registry(hub_call *c, hub_work_fn work);
 /* Sends the response recorded in c (or an error) and frees c. */
 void hub_call_respond(hub_call *c);
+/* Frees a call whose exchange the caller ended itself (streams). */
+void hub_call_free(hub_call *c);
 /* Convenience: new call + params + submit, for simple handlers. */
 void hub_call_run(http_request *req, hub_auth_need auth, hub_work_fn work, const char *p0,
                   const char *p1);

@@ -113,7 +113,7 @@ core_err hub_fail_extra(hub_call *c, hub_err err, json_t *extra, const char *fmt
     return CORE_OK;
 }
 
-static void call_free(hub_call *c)
+void hub_call_free(hub_call *c)
 {
     json_decref(c->body);
     json_decref(c->registry);
@@ -129,7 +129,7 @@ void hub_call_respond(hub_call *c)
     http_request *req = c->req;
     if (http_request_closed(req)) {
         http_request_finish(req);
-        call_free(c);
+        hub_call_free(c);
         return;
     }
     if (c->set_cookie[0]) http_add_header(req, "Set-Cookie", c->set_cookie);
@@ -163,7 +163,7 @@ void hub_call_respond(hub_call *c)
         http_respond(req, c->status, "application/json", slice_from_cstr(text ? text : "{}"));
         free(text);
     }
-    call_free(c);
+    hub_call_free(c);
 }
 
 /* ---- capture ---- */

@@ -71,6 +71,7 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_auth(r);
     if (!err) err = hub_routes_orgs(r);
     if (!err) err = hub_routes_models(r);
+    if (!err) err = hub_routes_chat(r);
     return err;
 }
 
