@@ -13,16 +13,18 @@
 #include "gateway/catalog.h"
 #include "gateway/cli.h"
 #include "gateway/keys.h"
+#include "gw_test_db.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+static bool use_postgres; /* which backend the running group uses */
+
 typedef struct {
-    char dir[64];
-    char path[96];
-    char url[128];
+    gw_test_db db;
+    const char *url;
     char *out;
     char *err;
 } fixture;
@@ -30,10 +32,8 @@ typedef struct {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/aigw-cli-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/aigw.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    if (gw_test_db_create(&f->db, use_postgres)) return -1;
+    f->url = f->db.url;
     *state = f;
     return 0;
 }
@@ -41,13 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char path[128];
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
-        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    gw_test_db_destroy(&f->db);
     free(f->out);
     free(f->err);
     free(f);
@@ -135,7 +129,7 @@ static void test_usage_and_help(void **state)
     assert_false(gw_cli_is_command("--listen"));
     assert_false(gw_cli_is_command(NULL));
     /* Usage errors happen before the database is touched. */
-    assert_int_equal(access(f->path, F_OK), -1);
+    if (!f->db.postgres) assert_int_equal(access(f->db.path, F_OK), -1);
 
     char *argv[] = {"aigw", "migrate"};
     FILE *out = tmpfile(), *err = tmpfile();
@@ -422,5 +416,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_models_update_and_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_commands, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("cli_sqlite", tests, NULL, NULL);
+    if (gw_test_db_pg_url()) {
+        use_postgres = true;
+        failed += cmocka_run_group_tests_name("cli_postgres", tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -13,16 +13,18 @@
 #include "core/log.h"
 #include "gateway/gw_schema.h"
 #include "gateway/keys.h"
+#include "gw_test_db.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+
+static bool use_postgres; /* which backend the running group uses */
 
 typedef struct {
-    char dir[64];
-    char path[96];
+    gw_test_db db;
     store *store;
     gw_keys_cache *cache;
 } fixture;
@@ -30,12 +32,9 @@ typedef struct {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char errbuf[256], url[128];
-    strcpy(f->dir, "/tmp/aigw-keys-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/aigw.db", f->dir);
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    if (store_open(url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
+    char errbuf[256];
+    if (gw_test_db_create(&f->db, use_postgres)) return -1;
+    if (store_open(f->db.url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
     if (gw_schema_migrate(f->store, errbuf, sizeof errbuf)) return -1;
     if (gw_keys_cache_new(f->store, &f->cache)) return -1;
     *state = f;
@@ -45,15 +44,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char path[128];
     gw_keys_cache_free(f->cache);
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
-        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    gw_test_db_destroy(&f->db);
     free(f);
     return 0;
 }
@@ -356,7 +349,7 @@ static void *verifier_main(void *arg)
             continue;
         }
         gw_key_release(key);
-        a->verified++;
+        __atomic_add_fetch(&a->verified, 1, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -389,6 +382,10 @@ static void test_many_keys_concurrent_reloads(void **state)
         args[i] = (verifier_args){f->cache, tokens, 0, 0, 0};
         pthread_create(&threads[i], NULL, verifier_main, &args[i]);
     }
+    /* Every reader is running before the reloads start. */
+    for (int i = 0; i < 3; i++)
+        while (__atomic_load_n(&args[i].verified, __ATOMIC_RELAXED) == 0)
+            sched_yield();
     for (int i = 0; i < 20; i++)
         assert_int_equal(gw_keys_reload(f->cache), CORE_OK);
     for (int i = 0; i < 3; i++) {
@@ -404,13 +401,18 @@ int main(void)
 {
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_patterns),
         cmocka_unit_test_setup_teardown(test_create_stores_only_a_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_and_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_never_returns_hashes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_specs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_env, setup, teardown),
-        cmocka_unit_test(test_model_patterns),
         cmocka_unit_test_setup_teardown(test_many_keys_concurrent_reloads, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("keys_sqlite", tests, NULL, NULL);
+    if (gw_test_db_pg_url()) {
+        use_postgres = true;
+        failed += cmocka_run_group_tests_name("keys_postgres", tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -17,18 +17,19 @@
 #include "gateway/gw_schema.h"
 #include "core/log.h"
 #include "gateway/registry.h"
+#include "gw_test_db.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 /* ---------- a throwaway SQLite database per test ---------- */
 
+static bool use_postgres; /* which backend the running group uses */
+
 typedef struct {
-    char dir[64];
-    char path[96];
-    char url[128];
+    gw_test_db db;
     store *store;
     gw_registry *reg;
 } fixture;
@@ -37,11 +38,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     char errbuf[256];
-    strcpy(f->dir, "/tmp/aigw-registry-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/aigw.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    if (store_open(f->url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
+    if (gw_test_db_create(&f->db, use_postgres)) return -1;
+    if (store_open(f->db.url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
     if (gw_schema_migrate(f->store, errbuf, sizeof errbuf)) return -1;
     if (gw_registry_new(f->store, &f->reg)) return -1;
     *state = f;
@@ -51,15 +49,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char path[128];
     gw_registry_free(f->reg);
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
-        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    gw_test_db_destroy(&f->db);
     free(f);
     return 0;
 }
@@ -410,7 +402,7 @@ static void *reader_main(void *arg)
         const gw_model *m = gw_registry_find_id(snap, SLICE_LIT("openai/gpt-4o-mini"));
         if (snap->count && (!m || m->price.output_micro != 600000)) abort();
         gw_registry_release(snap);
-        a->lookups++;
+        __atomic_add_fetch(&a->lookups, 1, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -425,6 +417,10 @@ static void test_concurrent_readers_during_reloads(void **state)
         args[i] = (reader_args){f->reg, 0, 0};
         pthread_create(&threads[i], NULL, reader_main, &args[i]);
     }
+    /* Every reader is running before the reloads start. */
+    for (int i = 0; i < 3; i++)
+        while (__atomic_load_n(&args[i].lookups, __ATOMIC_RELAXED) == 0)
+            sched_yield();
     for (int i = 0; i < 30; i++)
         assert_int_equal(gw_registry_reload(f->reg), CORE_OK);
     for (int i = 0; i < 3; i++) {
@@ -604,11 +600,13 @@ static void test_admin_add_and_errors(void **state)
 int main(void)
 {
     log_set_level(LOG_WARN);
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest catalog_tests[] = {
         cmocka_unit_test(test_catalog_rows_are_complete),
         cmocka_unit_test(test_catalog_has_every_documented_model),
         cmocka_unit_test(test_caps_units_dates),
         cmocka_unit_test(test_pricing_md_matches_catalog),
+    };
+    const struct CMUnitTest db_tests[] = {
         cmocka_unit_test_setup_teardown(test_seed_and_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_keeps_admin_edits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_outlives_reload, setup, teardown),
@@ -617,5 +615,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_add_and_errors, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("catalog", catalog_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("registry_sqlite", db_tests, NULL, NULL);
+    if (gw_test_db_pg_url()) {
+        use_postgres = true;
+        failed += cmocka_run_group_tests_name("registry_postgres", db_tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "gateway/gw_schema.h"
 #include "gateway/usage_log.h"
+#include "gw_test_db.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -23,21 +24,19 @@
 #include <time.h>
 #include <unistd.h>
 
+static bool use_postgres; /* which backend the running group uses */
+
 typedef struct {
-    char dir[64];
-    char path[96];
+    gw_test_db db;
     store *store;
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char errbuf[256], url[128];
-    strcpy(f->dir, "/tmp/aigw-usage-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/aigw.db", f->dir);
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    if (store_open(url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
+    char errbuf[256];
+    if (gw_test_db_create(&f->db, use_postgres)) return -1;
+    if (store_open(f->db.url, 1, &f->store, errbuf, sizeof errbuf)) return -1;
     if (gw_schema_migrate(f->store, errbuf, sizeof errbuf)) return -1;
     *state = f;
     return 0;
@@ -46,14 +45,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char path[128];
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
-        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    gw_test_db_destroy(&f->db);
     free(f);
     return 0;
 }
@@ -472,5 +465,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_then_drops_when_database_stays_down, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("usage_log_sqlite", tests, NULL, NULL);
+    if (gw_test_db_pg_url()) {
+        use_postgres = true;
+        failed += cmocka_run_group_tests_name("usage_log_postgres", tests, NULL, NULL);
+    }
+    return failed;
 }
