@@ -17,7 +17,14 @@ const uniq = (label) => `${label} m${++marker}x`;
 
 before(async () => {
   fakes = await startFakes();
-  gw = await startAigw({ fakes, setup: [LOCAL_TOOLS_SETUP] });
+  gw = await startAigw({
+    fakes,
+    setup: [
+      LOCAL_TOOLS_SETUP,
+      // An admin adds an Eden model that thinks (Eden v3 passes reasoning_content through).
+      ['models', 'add', '--provider', 'eden', '--model', 'deepseek/deepseek-reasoner', '--input', '0.28', '--cached-input', '0.028', '--output', '0.42', '--source', 'operator (black-box test)', '--caps', 'chat,streaming,reasoning', '--context', '131072'],
+    ],
+  });
   gwV2 = await startAigw({ fakes, providers: ['eden'], env: { EDENAI_API_VERSION: 'v2' } });
 });
 after(async () => {
@@ -116,6 +123,7 @@ const MATRIX = [
   ['fal', 'anthropic/claude-sonnet-4.5', 'reasoning'],
   ['eden', 'openai/gpt-4o', 'text'],
   ['eden', 'openai/gpt-4o-mini', 'tool'],
+  ['eden', 'deepseek/deepseek-reasoner', 'reasoning'],
   ['local', 'llama3.2:3b', 'text'],
   ['local', 'qwen3:8b', 'reasoning'],
   ['local', 'llama3.2:3b', 'tool'],
@@ -193,6 +201,27 @@ describe('/api/generate with fake providers', () => {
       });
     }
   }
+
+  test('fal has no tool calling: tools are refused before anything goes upstream', async () => {
+    const res = await gw.generate(bodyFor('fal', 'google/gemini-2.5-flash', 'tool', uniq('tools on fal'), false));
+    const err = expectJsonError(res, 400, 'invalid_request');
+    assert.match(err.message, /tool/i);
+    assert.equal((await fakes.chatRequests('fal')).length, 0);
+  });
+
+  test('deepseek thinking + tools: history replays reasoning_content upstream', async () => {
+    const text = uniq('second turn');
+    const messages = [
+      { role: 'user', content: 'weather in Paris?' },
+      { role: 'assistant', content: null, reasoning_content: 'I should call the tool.', tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_9', content: '{"weather":"rain"}' },
+      { role: 'user', content: text },
+    ];
+    const res = await gw.generate(genBody('deepseek', 'deepseek-v4-flash', text, { featureOptions: { reasoningEffort: 'high' }, input: { messages, tools: [WEATHER_TOOL] } }));
+    assert.equal(res.status, 200, `DeepSeek rejects a thinking-mode tool history without reasoning_content: ${res.raw.slice(0, 300)}`);
+    const rec = await upstreamFor(text, 'deepseek');
+    assert.equal(rec.body.messages[1].reasoning_content, 'I should call the tool.');
+  });
 
   test('deepseek cache hits are billed at the cached price', async () => {
     const text = uniq('cache me [[fake:cache-hit]]');

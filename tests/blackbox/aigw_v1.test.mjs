@@ -28,7 +28,8 @@ function assertClean(r, what) {
   assert.match(r.stdout, /PASSED/);
 }
 
-describe('official clients (reference conformance scripts)', () => {
+// Independent child processes against one gateway: run them side by side.
+describe('official clients (reference conformance scripts)', { concurrency: 4 }, () => {
   for (const model of ['simulator/sim-chat', 'openai/gpt-4o-mini', 'deepseek/deepseek-v4-flash', 'fal/google/gemini-2.5-flash', 'eden/openai/gpt-4o', 'local/llama3.2:3b']) {
     test(`openai npm client against ${model}`, async () => {
       assertClean(await runClientScript('openai-chat.mjs', clientEnv(model)), 'openai-chat.mjs');

@@ -260,7 +260,7 @@ async function writeBytes(res, text, scen) {
     if (res.destroyed) return;
     await writeFlushed(res, buf.subarray(i, i + 1));
     // A timer every few bytes lets the kernel ship them as separate segments; setImmediate between.
-    if (i % 8 === 7) await sleep(1); else await new Promise((r) => setImmediate(r));
+    if (i % 32 === 31) await sleep(1); else await new Promise((r) => setImmediate(r));
   }
 }
 
