@@ -493,7 +493,7 @@ core_err hub_chat_persist(hub_call *c, store_conn *conn)
     random_id("use_", usage_id, sizeof usage_id);
     random_id("mem_", memory_id, sizeof memory_id);
     slice_t content = hub_ui_content(&chat->ui);
-    json_t *parts_json = hub_ui_parts(&chat->ui);
+    json_t *parts_json = hub_ui_parts(&chat->ui, strcmp(chat->status, "complete") == 0);
     char *parts = parts_json ? json_dumps(parts_json, JSON_COMPACT) : NULL;
     json_decref(parts_json);
     /* the seed's DECIMAL(10,6) column: rounded to 6 decimals for display only */

@@ -72,6 +72,7 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_orgs(r);
     if (!err) err = hub_routes_models(r);
     if (!err) err = hub_routes_chat(r);
+    if (!err) err = hub_routes_conversations(r);
     return err;
 }
 

@@ -271,11 +271,11 @@ core_err hub_ui_abort(hub_ui_stream *s, buf_t *out)
     return err;
 }
 
-json_t *hub_ui_parts(const hub_ui_stream *s)
+json_t *hub_ui_parts(const hub_ui_stream *s, bool complete)
 {
     json_t *parts = json_deep_copy(s->parts);
     if (!parts) return NULL;
-    /* blocks still open were cut: keep them, marked as streaming */
+    const char *open_state = complete ? "done" : "streaming";
     if (s->reasoning_open) {
         slice_t r = buf_slice(&s->reasoning_block);
         json_array_append_new(parts, json_pack("{s:s,s:s%,s:s}", "type", "reasoning", "text", r.ptr,
@@ -284,16 +284,17 @@ json_t *hub_ui_parts(const hub_ui_stream *s)
     if (s->text_open) {
         slice_t t = buf_slice(&s->text_block);
         json_array_append_new(parts, json_pack("{s:s,s:s%,s:s}", "type", "text", "text", t.ptr,
-                                               t.len, "state", "streaming"));
+                                               t.len, "state", open_state));
     }
     for (size_t i = 0; i < HUB_UI_MAX_TOOLS; i++) {
         const hub_ui_tool *t = &s->tools[i];
         if (!t->used) continue;
         char type[160];
         snprintf(type, sizeof type, "tool-%s", t->name);
-        json_t *part = json_pack("{s:s,s:s,s:s}", "type", type, "toolCallId", t->id, "state",
-                                 t->available ? "input-available" : "input-streaming");
-        if (part && t->available) json_object_set_new(part, "input", tool_input(t));
+        json_t *part =
+            json_pack("{s:s,s:s,s:s}", "type", type, "toolCallId", t->id, "state",
+                      (t->available || complete) ? "input-available" : "input-streaming");
+        if (part && (t->available || complete)) json_object_set_new(part, "input", tool_input(t));
         if (part) json_array_append_new(parts, part);
     }
     return parts;

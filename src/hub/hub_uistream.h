@@ -84,9 +84,11 @@ core_err hub_ui_fail(hub_ui_stream *s, buf_t *out, const char *error_text, const
 /* Server-side abort while the client is still there: {"type":"abort"}, [DONE]. */
 core_err hub_ui_abort(hub_ui_stream *s, buf_t *out);
 
-/* New reference: the UI parts of the message so far (open blocks included
- * with state "streaming", tool calls as "tool-<name>" parts). */
-json_t *hub_ui_parts(const hub_ui_stream *s);
+/* New reference: the UI parts of the message so far, tool calls as
+ * "tool-<name>" parts. Blocks still open are included with state "done" when
+ * the answer is complete (it is stored just before the closing chunks are
+ * sent) and "streaming" when it was cut. */
+json_t *hub_ui_parts(const hub_ui_stream *s, bool complete);
 /* The plain text produced so far (valid until the next call). */
 slice_t hub_ui_content(const hub_ui_stream *s);
 

@@ -151,7 +151,7 @@ static void test_text_and_reasoning(void **state)
 
     slice_t content = hub_ui_content(&s);
     assert_true(slice_eq_cstr(content, "Hello \"q\"\n"));
-    json_t *parts = hub_ui_parts(&s);
+    json_t *parts = hub_ui_parts(&s, false);
     assert_int_equal(json_array_size(parts), 3);
     assert_string_equal(type_at(parts, 0), "step-start");
     assert_string_equal(type_at(parts, 1), "reasoning");
@@ -215,7 +215,7 @@ static void test_tool_calls(void **state)
     assert_string_equal(json_string_value(json_object_get(bad, "toolCallId")), "call_1");
     assert_string_equal(json_string_value(json_object_get(bad, "input")), "{x");
 
-    json_t *parts = hub_ui_parts(&s);
+    json_t *parts = hub_ui_parts(&s, false);
     assert_int_equal(json_array_size(parts), 4);
     assert_string_equal(type_at(parts, 2), "tool-getWeather");
     assert_string_equal(json_string_value(json_object_get(json_array_get(parts, 2), "state")),
@@ -235,8 +235,13 @@ static void test_fail_mid_stream(void **state)
     buf_init(&out, 0);
     assert_int_equal(hub_ui_start(&s, &out, "msg_3", NULL), CORE_OK);
     assert_int_equal(hub_ui_text(&s, &out, SLICE_LIT("partial an")), CORE_OK);
-    /* parts before the failure: the open block is kept as streaming */
-    json_t *parts = hub_ui_parts(&s);
+    /* parts before the failure: the open block is kept as streaming, or as
+     * done when the answer is declared complete */
+    json_t *parts = hub_ui_parts(&s, true);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(parts, 1), "state")),
+                        "done");
+    json_decref(parts);
+    parts = hub_ui_parts(&s, false);
     assert_string_equal(json_string_value(json_object_get(json_array_get(parts, 1), "state")),
                         "streaming");
     json_decref(parts);
