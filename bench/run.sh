@@ -112,7 +112,7 @@ hold() { # $1 = body file, $2 = count; prints "count rss_before rss_after"
   echo "$got $before $after"
 }
 echo "holding $STREAMS open simulator streams through aigw..." >&2
-printf '{"model":"simulator/sim-chat","stream":true,"simulate":{"ttft_ms":0,"tokens_per_s":1,"output_tokens":1000000},"messages":[{"role":"user","content":"hi"}]}' >"$work/hold-sim.json"
+printf '{"model":"simulator/sim-chat","stream":true,"simulate":{"ttft_ms":0,"tokens_per_s":1,"output_tokens":300},"messages":[{"role":"user","content":"hi"}]}' >"$work/hold-sim.json"
 read -r sim_held sim_before sim_after < <(hold "$work/hold-sim.json" "$STREAMS")
 sim_per=$(( sim_held ? (sim_after - sim_before) * 1024 / sim_held : 0 ))
 UP_STREAMS=$(( STREAMS < (FD_LIMIT - 500) / 2 ? STREAMS : (FD_LIMIT - 500) / 2 ))

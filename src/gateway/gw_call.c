@@ -59,6 +59,13 @@ static void http_side_done(gw_call *c)
 
 /* ------------------------------------------------------------------ output helpers */
 
+void gw_call_flush(gw_call *c)
+{
+    if (c->out.len == 0) return;
+    gw_call_write(c, buf_slice(&c->out));
+    buf_reset(&c->out);
+}
+
 void gw_call_write(gw_call *c, slice_t data)
 {
     if (!c->http || c->client_gone) return;
@@ -69,6 +76,7 @@ void gw_call_write(gw_call *c, slice_t data)
 
 void gw_call_end_stream(gw_call *c)
 {
+    gw_call_flush(c);
     if (!c->http) return;
     http_request *req = c->http;
     if (c->client_gone)
@@ -149,7 +157,12 @@ static void settle_cost(gw_call *c)
 {
     token_usage_t t = c->usage.tokens;
     bool estimated = !c->have_usage || !c->usage.exact;
-    if (estimated) {
+    bool produced = c->text.len || c->reasoning.len || c->ntools;
+    if (c->have_error && !produced && !c->have_usage) {
+        /* Failed before any output: providers do not bill these, neither do we. */
+        memset(&t, 0, sizeof t);
+        estimated = false;
+    } else if (estimated) {
         /* Provider told us nothing (or the stream was cut): count locally,
          * so billing never silently records zero. */
         int64_t in = gw_tokens_estimate_request(&c->pr.req);
@@ -180,9 +193,8 @@ static void record_summary(gw_call *c, int status, gw_err err)
     snprintf(requested, sizeof requested, "%s/%s", c->targets[0].provider, c->targets[0].model);
     snprintf(from, sizeof from, "%s/%s", c->targets[0].provider, c->targets[0].model);
     const char *prov = c->targets[c->cur < c->ntargets ? c->cur : c->ntargets - 1].provider;
-    const char *model = c->actual_model[0]
-                            ? c->actual_model
-                            : c->targets[c->cur < c->ntargets ? c->cur : c->ntargets - 1].model;
+    /* The registry id that was priced, not the provider's dated alias. */
+    const char *model = c->targets[c->cur < c->ntargets ? c->cur : c->ntargets - 1].model;
     gw_call_summary s = {
         .request_id = c->id,
         .key_id = c->caller.key_id,
@@ -476,6 +488,7 @@ static int on_up_data(void *ud, const char *data, size_t len)
             /* An oversized error body is simply truncated. */
         }
     }
+    gw_call_flush(c);
     if (c->want_pause && !c->paused) {
         c->paused = true;
         return HTTP_CLIENT_PAUSE;
@@ -588,6 +601,7 @@ static void on_sim_event(void *ud, const gw_event *ev)
 {
     gw_call *c = ud;
     on_event(c, ev);
+    gw_call_flush(c);
     if (ev->type == GW_EV_DONE) {
         c->sim = NULL; /* frees itself after DONE */
         uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
@@ -768,8 +782,10 @@ static void on_keepalive(uv_timer_t *t)
 {
     gw_call *c = t->data;
     if (!c->committed || !c->http || c->done) return;
-    if (time_mono_ms() - c->last_write_ms + 10 >= c->app->cfg.keepalive_ms)
+    if (time_mono_ms() - c->last_write_ms + 10 >= c->app->cfg.keepalive_ms) {
+        gw_call_flush(c);
         gw_call_write(c, SLICE_LIT(": keep-alive\n\n"));
+    }
 }
 
 gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoint,

@@ -146,8 +146,9 @@ extern const gw_sink gw_sink_generate_json;
 extern const gw_sink gw_sink_openai_stream;
 extern const gw_sink gw_sink_openai_json;
 
-/* Helpers for sinks. */
+/* Helpers for sinks. Sinks append to c->out; gw_call_flush writes it. */
 void gw_call_write(gw_call *c, slice_t data);
+void gw_call_flush(gw_call *c);
 void gw_call_end_stream(gw_call *c);
 /* Whole response (ends the HTTP side). */
 void gw_call_respond_body(gw_call *c, int status, const char *content_type, slice_t body);
