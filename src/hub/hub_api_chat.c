@@ -8,6 +8,7 @@
  * the partial answer is stored. Also POST /api/chat/estimate.
  */
 #include "hub_chat.h"
+#include "hub_metrics.h"
 
 #include "../core/log.h"
 
@@ -294,8 +295,11 @@ static void chat_finish(hub_call *c)
 static void persist_done(core_err err, void *ud)
 {
     hub_call *c = ud;
+    hub_chat *chat = c->ud;
     if (err)
         log_msgf(LOG_ERROR, c->req->id, "chat: storing the answer failed: %s", core_strerror(err));
+    hub_metrics_chat(chat->org_id, chat->provider, chat->model, chat->status, &chat->usage,
+                     chat->cost_pico, chat->ttft_ms);
     chat_finish(c);
 }
 

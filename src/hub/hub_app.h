@@ -153,7 +153,7 @@ struct hub_call {
     /* inputs, readable from the worker */
     json_t *body;           /* parsed JSON body or NULL */
     json_t *registry;       /* aigw model list (hub_call_submit_with_registry), read-only */
-    const char *param[3];   /* route params in pattern order (arena copies) */
+    const char *param[6];   /* route and query params (arena copies), handler-defined */
     const char *credential; /* "<id>.<secret>" from cookie or bearer, or NULL */
     bool credential_cookie;
     bool csrf_ok;
@@ -240,5 +240,6 @@ core_err hub_routes_chat(http_router *r);
 core_err hub_routes_conversations(http_router *r);
 core_err hub_routes_usage(http_router *r);
 core_err hub_routes_agents(http_router *r);
+core_err hub_routes_metrics(http_router *r);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "hub_app.h"
 #include "hub_auth.h"
+#include "hub_metrics.h"
 
 #include "../core/log.h"
 
@@ -132,6 +133,9 @@ void hub_call_respond(hub_call *c)
         hub_call_free(c);
         return;
     }
+    hub_metrics_request(c->err != HUB_OK || c->status == 0 ? hub_err_status(c->err) : c->status,
+                        c->err != HUB_OK ? hub_err_code(c->err) : NULL,
+                        (double)(time_mono_us() - req->start_us) / 1e6);
     if (c->set_cookie[0]) http_add_header(req, "Set-Cookie", c->set_cookie);
     http_add_header(req, "Cache-Control", "no-store");
     if (c->err != HUB_OK || c->status == 0) {

@@ -4,6 +4,7 @@
  * API module, and /healthz.
  */
 #include "hub_server.h"
+#include "hub_metrics.h"
 
 #include "../core/log.h"
 
@@ -73,12 +74,15 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_models(r);
     if (!err) err = hub_routes_chat(r);
     if (!err) err = hub_routes_conversations(r);
+    if (!err) err = hub_routes_metrics(r);
+    if (!err) err = hub_routes_usage(r);
     return err;
 }
 
 core_err hub_server_start(hub_app *app)
 {
     app->started_ms = time_mono_ms();
+    if (hub_metrics_init() != CORE_OK) return CORE_ENOMEM;
     app->router = http_router_new();
     if (!app->router) return CORE_ENOMEM;
     core_err err = hub_server_routes(app->router);
