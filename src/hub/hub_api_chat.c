@@ -285,6 +285,8 @@ static void chat_finish(hub_call *c)
     }
     json_decref(meta);
     flush(c);
+    hub_metrics_request(200, chat->error_code[0] ? chat->error_code : NULL,
+                        (double)(time_mono_us() - c->req->start_us) / 1e6);
     if (chat->client_gone)
         http_request_finish(c->req);
     else
