@@ -76,6 +76,7 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_conversations(r);
     if (!err) err = hub_routes_metrics(r);
     if (!err) err = hub_routes_usage(r);
+    if (!err) err = hub_routes_agents(r);
     return err;
 }
 
