@@ -23,23 +23,12 @@ static void event_init(gw_event *ev, gw_ev_type type)
     ev->usage.provider_cost_pico = -1;
 }
 
-core_err gw_sink_init(gw_sink *s, const gw_request *req, gw_emit_fn emit, void *ud)
+void gw_sink_init(gw_sink *s, gw_emit_fn emit, void *ud)
 {
     memset(s, 0, sizeof(*s));
     s->emit = emit;
     s->ud = ud;
     s->usage.provider_cost_pico = -1;
-    if (req && req->model) {
-        s->fallback_model = strdup(req->model);
-        if (!s->fallback_model) return CORE_ENOMEM;
-    }
-    return CORE_OK;
-}
-
-void gw_sink_free(gw_sink *s)
-{
-    free(s->fallback_model);
-    s->fallback_model = NULL;
 }
 
 void gw_sink_start(gw_sink *s, slice_t id, slice_t model)
@@ -49,7 +38,7 @@ void gw_sink_start(gw_sink *s, slice_t id, slice_t model)
     gw_event ev;
     event_init(&ev, GW_EV_START);
     ev.id = id;
-    ev.model = model.len ? model : slice_from_cstr(s->fallback_model);
+    ev.model = model;
     s->emit(s->ud, &ev);
 }
 

@@ -20,7 +20,6 @@
 typedef struct {
     gw_emit_fn emit;
     void *ud;
-    char *fallback_model; /* heap copy of the requested model, for START */
     bool started;
     bool finished; /* FINISH emitted */
     bool failed;   /* ERROR emitted */
@@ -29,10 +28,9 @@ typedef struct {
     gw_usage usage; /* last usage kept */
 } gw_sink;
 
-/* req may be NULL. Returns CORE_ENOMEM when the model copy fails. */
-core_err gw_sink_init(gw_sink *s, const gw_request *req, gw_emit_fn emit, void *ud);
-void gw_sink_free(gw_sink *s);
-/* Emits START unless already done; empty model falls back to the request's. */
+void gw_sink_init(gw_sink *s, gw_emit_fn emit, void *ud);
+/* Emits START unless already done. id/model are what the provider reported,
+ * empty when it did not (the router then knows the model it asked for). */
 void gw_sink_start(gw_sink *s, slice_t id, slice_t model);
 /* TEXT / REASONING / TOOL_* passthrough (after START, before FINISH/ERROR). */
 void gw_sink_event(gw_sink *s, const gw_event *ev);

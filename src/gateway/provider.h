@@ -16,6 +16,17 @@
  *   proper end (no [DONE]/final event) and no FINISH was seen, an ERROR with
  *   GW_ERR_UPSTREAM_TRUNCATED precedes DONE. Usage with exact=false is
  *   emitted when the provider sent none (the router fills in the estimate).
+ * Details the adapters add (provider_oai.c, adapter_util.c):
+ *   START carries the id/model the provider reported, both empty when it
+ *   reported none (fal, Eden v2): the router knows what it asked for.
+ *   USAGE comes exactly once, immediately before DONE, also after an ERROR
+ *   (so a cut stream still bills what the provider reported). After ERROR
+ *   only USAGE and DONE follow; after FINISH no more deltas.
+ *   tool_index is dense (0, 1, ... in order of first appearance, below
+ *   GW_MAX_TOOL_CALLS) whatever indices the provider used.
+ *   Error messages are provider text (raw JSON string content, escapes kept,
+ *   at most 512 bytes) or static text; auth errors always use static text so
+ *   a provider echoing our key can never leak it.
  */
 #ifndef GW_PROVIDER_H
 #define GW_PROVIDER_H
@@ -34,7 +45,9 @@ typedef struct {
     const char *name;     /* "openai" */
     const char *base_url; /* e.g. "https://api.openai.com/v1"; overridable by env */
     const char *api_key;  /* NULL = unconfigured; never logged */
-    const char *api_variant; /* eden: "v3" (default) or "v2"; else NULL */
+    const char *api_variant; /* eden: "v3" (default) or "v2"; else NULL. Only
+                              * build() needs it: the parsers recognise the
+                              * generation from the bytes. */
 } gw_provider_cfg;
 
 /* An upstream HTTP request built by an adapter; strings live in the arena. */
@@ -59,8 +72,9 @@ typedef struct {
     /* Streaming (2xx stream responses). stream_new returns NULL on OOM. */
     gw_stream *(*stream_new)(const gw_request *req, gw_emit_fn emit, void *ud);
     /* Feeds raw body bytes. Returns CORE_OK, or an error after which the
-     * parser already emitted ERROR (e.g. CORE_ETOOBIG, CORE_EPARSE); the
-     * caller then calls stream_finish, which emits DONE. */
+     * parser already emitted ERROR (e.g. CORE_ETOOBIG, CORE_EPARSE, CORE_EIO
+     * when the provider reported an error inside the stream); the caller
+     * then calls stream_finish, which emits DONE. */
     core_err (*stream_feed)(gw_stream *s, const char *data, size_t len);
     /* End of body (clean or not); emits the trailing USAGE/ERROR/DONE. */
     void (*stream_finish)(gw_stream *s);

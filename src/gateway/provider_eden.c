@@ -288,11 +288,11 @@ static gw_stream *eden_stream_new(const gw_request *req, gw_emit_fn emit, void *
     if (!s) return NULL;
     s->provider_cost = -1;
     s->sse = gw_oai_stream_new(&eden_v3_dialect, req, emit, ud);
-    if (!s->sse || gw_sink_init(&s->sink, req, emit, ud) != CORE_OK) {
-        gw_oai_stream_free(s->sse);
+    if (!s->sse) {
         free(s);
         return NULL;
     }
+    gw_sink_init(&s->sink, emit, ud);
     line_reader_init(&s->lines, GW_MAX_SSE_LINE, true, v2_on_line, s);
     return (gw_stream *)s;
 }
@@ -347,7 +347,6 @@ static void eden_stream_free(gw_stream *gs)
     if (!s) return;
     gw_oai_stream_free(s->sse);
     line_reader_free(&s->lines);
-    gw_sink_free(&s->sink);
     free(s);
 }
 
@@ -406,10 +405,9 @@ static void eden_parse_response(const gw_request *req, slice_t body, gw_emit_fn 
         return;
     }
     gw_sink sink;
-    if (gw_sink_init(&sink, req, emit, ud) != CORE_OK) gw_sink_init(&sink, NULL, emit, ud);
+    gw_sink_init(&sink, emit, ud);
     v2_parse_response(req, obj, body, &sink);
     gw_sink_end(&sink, true);
-    gw_sink_free(&sink);
     json_decref(obj);
 }
 

@@ -387,10 +387,7 @@ static gw_stream *fal_stream_new(const gw_request *req, gw_emit_fn emit, void *u
 {
     fal_stream *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
-    if (gw_sink_init(&s->sink, req, emit, ud) != CORE_OK) {
-        free(s);
-        return NULL;
-    }
+    gw_sink_init(&s->sink, emit, ud);
     s->state = FAL_STREAMING;
     fal_tracks_init(s);
     sse_parser_init(&s->sse, GW_MAX_SSE_LINE, GW_MAX_SSE_EVENT, fal_on_event, NULL, s);
@@ -427,7 +424,6 @@ static void fal_stream_free(gw_stream *gs)
     if (!s) return;
     sse_parser_free(&s->sse);
     fal_tracks_free(s);
-    gw_sink_free(&s->sink);
     free(s);
 }
 
@@ -435,12 +431,7 @@ static void fal_parse_response(const gw_request *req, slice_t body, gw_emit_fn e
 {
     fal_stream s;
     memset(&s, 0, sizeof(s));
-    if (gw_sink_init(&s.sink, req, emit, ud) != CORE_OK) {
-        gw_sink_init(&s.sink, NULL, emit, ud);
-        gw_sink_error_simple(&s.sink, GW_ERR_INTERNAL, false, "out of memory");
-        gw_sink_end(&s.sink, true);
-        return;
-    }
+    gw_sink_init(&s.sink, emit, ud);
     fal_tracks_init(&s);
     json_t *obj = gw_adapter_json_parse(body);
     if (!json_is_object(obj))
@@ -450,7 +441,6 @@ static void fal_parse_response(const gw_request *req, slice_t body, gw_emit_fn e
     json_decref(obj);
     gw_sink_end(&s.sink, true);
     fal_tracks_free(&s);
-    gw_sink_free(&s.sink);
 }
 
 const gw_provider_ops gw_provider_fal = {

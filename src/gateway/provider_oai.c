@@ -609,10 +609,7 @@ gw_stream *gw_oai_stream_new(const gw_oai_dialect *d, const gw_request *req, gw_
     if (!s) return NULL;
     s->dialect = d;
     s->state = OAI_STREAMING;
-    if (gw_sink_init(&s->sink, req, emit, ud) != CORE_OK) {
-        free(s);
-        return NULL;
-    }
+    gw_sink_init(&s->sink, emit, ud);
     sse_parser_init(&s->sse, GW_MAX_SSE_LINE, GW_MAX_SSE_EVENT, on_sse_event, NULL, s);
     return (gw_stream *)s;
 }
@@ -655,7 +652,6 @@ void gw_oai_stream_free(gw_stream *gs)
         buf_free(&s->tools[i].args);
     }
     sse_parser_free(&s->sse);
-    gw_sink_free(&s->sink);
     free(s);
 }
 
@@ -664,14 +660,14 @@ void gw_oai_parse_response(const gw_oai_dialect *d, const gw_request *req, slice
 {
     oai_stream *s = calloc(1, sizeof(*s));
     gw_sink fallback;
-    if (!s || gw_sink_init(&s->sink, req, emit, ud) != CORE_OK) {
-        /* still honour the contract: ERROR, USAGE, DONE */
-        free(s);
-        gw_sink_init(&fallback, NULL, emit, ud);
+    if (!s) {
+        /* still honour the contract: START, ERROR, USAGE, DONE */
+        gw_sink_init(&fallback, emit, ud);
         gw_sink_error_simple(&fallback, GW_ERR_INTERNAL, false, "out of memory");
         gw_sink_end(&fallback, true);
         return;
     }
+    gw_sink_init(&s->sink, emit, ud);
     s->dialect = d;
     s->whole_body = true;
     json_t *obj = gw_adapter_json_parse(body);
@@ -687,6 +683,5 @@ void gw_oai_parse_response(const gw_oai_dialect *d, const gw_request *req, slice
         free(s->tools[i].name);
         buf_free(&s->tools[i].args);
     }
-    gw_sink_free(&s->sink);
     free(s);
 }

@@ -68,7 +68,7 @@ static void test_stream_reasoning_fields(void **state)
                          SLICE_LIT("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"
                                    "data: {\"error\":{\"message\":\"bad\",\"type\":"
                                    "\"BadRequestError\",\"param\":null,\"code\":400}}\n\n"),
-                         "START id= model=qwen3\n"
+                         "START id= model=\n"
                          "TEXT \"x\"\n"
                          "ERROR invalid_request status=200 retry=0 after=-1 code=400 "
                          "msg=\"bad\"\n"

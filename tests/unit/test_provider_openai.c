@@ -208,7 +208,7 @@ static void test_stream_ends(void **state)
                           "DONE\n");
     /* empty body: START from the request, truncated */
     harness_check_stream(&gw_provider_openai, &req, SLICE_LIT(""),
-                         "START id= model=gpt-4.1\n"
+                         "START id= model=\n"
                          "ERROR upstream_truncated status=0 retry=1 after=-1 code= msg=\"upstream "
                          "stream ended before it finished\"\n"
                          "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
@@ -217,7 +217,7 @@ static void test_stream_ends(void **state)
     harness_check_stream(&gw_provider_openai, &req,
                          SLICE_LIT("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"
                                    "data: [DONE]\n\n"),
-                         "START id= model=gpt-4.1\n"
+                         "START id= model=\n"
                          "TEXT \"x\"\n"
                          "FINISH stop raw=\n"
                          "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
@@ -264,7 +264,7 @@ static void test_stream_oversized_event(void **state)
         buf_append_char(&body, '\n');
     }
     buf_append_cstr(&body, "\n");
-    const char *expected = "START id= model=gpt-4.1\n"
+    const char *expected = "START id= model=\n"
                            "TEXT \"ok\"\n"
                            "ERROR provider_error status=0 retry=1 after=-1 code= msg=\"the "
                            "provider sent a stream event larger than the gateway accepts\"\n"
@@ -330,19 +330,19 @@ static void test_parse_response(void **state)
     harness_check_response(&gw_provider_openai, &req,
                            SLICE_LIT("{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{"
                                      "\"content\":\"Hello!\"},\"finish_reason\":\"stop\"}]}"),
-                           "START id=x model=gpt-4.1\n"
+                           "START id=x model=\n"
                            "TEXT \"Hello!\"\n"
                            "FINISH stop raw=stop\n"
                            "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
                            "DONE\n");
     harness_check_response(&gw_provider_openai, &req, SLICE_LIT("<html>oops</html>"),
-                           "START id= model=gpt-4.1\n"
+                           "START id= model=\n"
                            "ERROR provider_error status=0 retry=1 after=-1 code= msg=\"the "
                            "provider sent a non-JSON answer\"\n"
                            "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
                            "DONE\n");
     harness_check_response(&gw_provider_openai, &req, SLICE_LIT("{\"id\":\"x\",\"choices\":[]}"),
-                           "START id=x model=gpt-4.1\n"
+                           "START id=x model=\n"
                            "ERROR provider_error status=0 retry=1 after=-1 code= msg=\"the "
                            "provider's answer has no choices\"\n"
                            "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
