@@ -127,6 +127,33 @@ static void test_stream_v2_ndjson(void **state)
     gw_request_release(&req);
 }
 
+static void test_stream_v2_oversized_line(void **state)
+{
+    (void)state;
+    gw_request req;
+    harness_request(&req, "openai/gpt-4o", true);
+    buf_t body;
+    buf_init(&body, 0);
+    buf_append_cstr(&body, "{\"text\":\"a\"}\n{\"text\":\"");
+    for (int i = 0; i < (1 << 20); i++)
+        buf_append_char(&body, 'H');
+    buf_append_cstr(&body, "\"}\n");
+    const char *expected = "START id= model=\n"
+                           "TEXT \"a\"\n"
+                           "ERROR provider_error status=0 retry=1 after=-1 code= msg=\"the "
+                           "provider sent a stream line larger than the gateway accepts\"\n"
+                           "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
+                           "DONE\n";
+    char *got = harness_run(&gw_provider_eden, &req, buf_slice(&body), NULL, 0, 0);
+    assert_string_equal(got, expected);
+    free(got);
+    got = harness_run(&gw_provider_eden, &req, buf_slice(&body), NULL, 0, 4096);
+    assert_string_equal(got, expected);
+    free(got);
+    buf_free(&body);
+    gw_request_release(&req);
+}
+
 static void test_stream_v3_sse(void **state)
 {
     (void)state;
@@ -224,9 +251,13 @@ static void test_map_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_v3),         cmocka_unit_test(test_build_v2),
-        cmocka_unit_test(test_stream_v2_ndjson), cmocka_unit_test(test_stream_v3_sse),
-        cmocka_unit_test(test_parse_response),   cmocka_unit_test(test_map_error),
+        cmocka_unit_test(test_build_v3),
+        cmocka_unit_test(test_build_v2),
+        cmocka_unit_test(test_stream_v2_ndjson),
+        cmocka_unit_test(test_stream_v3_sse),
+        cmocka_unit_test(test_stream_v2_oversized_line),
+        cmocka_unit_test(test_parse_response),
+        cmocka_unit_test(test_map_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -247,6 +247,50 @@ static void test_stream_errors(void **state)
     gw_request_release(&req);
 }
 
+static void test_stream_tool_identity(void **state)
+{
+    (void)state;
+    gw_request req;
+    harness_request(&req, "gpt-4.1", true);
+    /* no index: calls are told apart by id; a blank id is no identity (a
+     * continuation of the last call); a new id on a used index is a new call;
+     * arguments before the name are held until TOOL_CALL_START */
+    harness_check_stream(
+        &gw_provider_openai, &req,
+        SLICE_LIT("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"call_x\","
+                  "\"function\":{\"name\":\"a\",\"arguments\":\"{\\\"q\\\"\"}}]}}]}\n\n"
+                  "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"\","
+                  "\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n"
+                  "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"call_y\","
+                  "\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n"
+                  "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"call_y\","
+                  "\"function\":{\"name\":\"b\"}}]}}]}\n\n"
+                  "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                  "\"c1\",\"function\":{\"name\":\"c\",\"arguments\":\"[\"}}]}}]}\n\n"
+                  "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                  "\"c2\",\"function\":{\"name\":\"d\",\"arguments\":\"]\"}}]},"
+                  "\"finish_reason\":\"tool_calls\"}]}\n\n"
+                  "data: [DONE]\n\n"),
+        "START id= model=\n"
+        "TOOL_START 0 id=call_x name=a\n"
+        "TOOL_ARGS 0 \"{\\\"q\\\"\"\n"
+        "TOOL_ARGS 0 \":1}\"\n"
+        "TOOL_START 1 id=call_y name=b\n"
+        "TOOL_ARGS 1 \"{}\"\n"
+        "TOOL_START 2 id=c1 name=c\n"
+        "TOOL_ARGS 2 \"[\"\n"
+        "TOOL_START 3 id=c2 name=d\n"
+        "TOOL_ARGS 3 \"]\"\n"
+        "TOOL_END 0 valid=1 \"{\\\"q\\\":1}\"\n"
+        "TOOL_END 1 valid=1 \"{}\"\n"
+        "TOOL_END 2 valid=0 \"[\"\n"
+        "TOOL_END 3 valid=0 \"]\"\n"
+        "FINISH tool_calls raw=tool_calls\n"
+        "USAGE in=0 cached=0 out=0 reasoning=0 cost=-1 exact=0\n"
+        "DONE\n");
+    gw_request_release(&req);
+}
+
 static void test_stream_oversized_event(void **state)
 {
     (void)state;
@@ -445,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_stream_crlf_comments_multiline),
         cmocka_unit_test(test_stream_ends),
         cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_tool_identity),
         cmocka_unit_test(test_stream_oversized_event),
         cmocka_unit_test(test_stream_too_many_tools),
         cmocka_unit_test(test_parse_response),
