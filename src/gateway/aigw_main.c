@@ -8,6 +8,7 @@
  */
 #include "../core/http_client.h"
 #include "../core/log.h"
+#include "../core/ratelimit.h"
 #include "cli.h"
 #include "gw_api.h"
 #include "gw_app.h"
@@ -141,6 +142,7 @@ static int serve(int argc, char **argv)
     app.keys = keys;
     app.usage = usage;
     app.health = gw_health_new(NULL);
+    app.limits = rl_new(65536);
     if (gw_keys_count(keys) == 0)
         log_warn("no gateway keys exist: create one with `aigw keys create --name NAME` or set "
                  "AI_GATEWAY_API_KEY");
@@ -188,6 +190,8 @@ out:
     if (app.keys) gw_keys_cache_free(app.keys);
     if (app.registry) gw_registry_free(app.registry);
     if (app.health) gw_health_free(app.health);
+    rl_free(app.limits);
+    gw_sim_config_release(&app.cfg.sim);
     if (router) http_router_free(router);
     if (app.db) store_close(app.db);
     gw_metrics_free(&app);

@@ -8,6 +8,7 @@
 #include "gw_app.h"
 
 #include "../core/log.h"
+#include "../core/ratelimit.h"
 #include "health.h"
 #include "keys.h"
 #include "registry.h"
@@ -121,4 +122,74 @@ void gw_app_record(gw_app *app, const gw_call_summary *s)
         log_event(LOG_ERROR, s->request_id, "usage row not queued", NULL);
     free(meta);
     gw_metrics_observe(app, s);
+    gw_key *key = s->caller ? s->caller->key : NULL;
+    if (key && key->tpm > 0 && app->limits) {
+        char bucket[96];
+        snprintf(bucket, sizeof bucket, "k:%s:tpm", key->id);
+        int64_t used = s->tokens.input + s->tokens.output;
+        rl_charge(app->limits, bucket, key->tpm, used - s->tpm_reserved, time_wall_ms());
+    }
+}
+
+static void set_ratelimit_headers(http_request *req, const rl_result *r)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)r->limit);
+    http_add_header(req, "RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)r->remaining);
+    http_add_header(req, "RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)((r->reset_ms + 999) / 1000));
+    http_add_header(req, "RateLimit-Reset", v);
+}
+
+static void refuse(http_request *req, const rl_result *r, const char *what, bool openai)
+{
+    char msg[200], ra[32];
+    int64_t secs = (r->retry_after_ms + 999) / 1000;
+    snprintf(msg, sizeof msg,
+             "this gateway key is over its %s limit (%lld per minute); retry in %lld s", what,
+             (long long)r->limit, (long long)(secs ? secs : 1));
+    snprintf(ra, sizeof ra, "%lld", (long long)(secs ? secs : 1));
+    http_add_header(req, "Retry-After", ra);
+    if (openai) {
+        json_t *j = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
+                              "rate_limit_error", "param", "code", "rate_limited");
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        http_respond(req, 429, "application/json", slice_from_cstr(body ? body : "{}"));
+        free(body);
+        json_decref(j);
+    } else {
+        http_respond_error(req, 429, "rate_limited", msg, true);
+    }
+}
+
+bool gw_app_admit(gw_app *app, http_request *req, const gw_caller *caller,
+                  int64_t est_input_tokens, bool openai_errors, int64_t *tpm_reserved)
+{
+    *tpm_reserved = 0;
+    gw_key *key = caller->key;
+    if (!key || !app->limits || (key->rpm <= 0 && key->tpm <= 0)) return true;
+    int64_t now = time_wall_ms();
+    char bucket[96];
+    rl_result r;
+    if (key->rpm > 0) {
+        snprintf(bucket, sizeof bucket, "k:%s:rpm", key->id);
+        rl_take(app->limits, bucket, key->rpm, 1, now, &r);
+        set_ratelimit_headers(req, &r);
+        if (!r.allowed) {
+            refuse(req, &r, "requests", openai_errors);
+            return false;
+        }
+    }
+    if (key->tpm > 0) {
+        snprintf(bucket, sizeof bucket, "k:%s:tpm", key->id);
+        rl_take(app->limits, bucket, key->tpm, est_input_tokens, now, &r);
+        if (key->rpm <= 0) set_ratelimit_headers(req, &r);
+        if (!r.allowed) {
+            refuse(req, &r, "tokens", openai_errors);
+            return false;
+        }
+        *tpm_reserved = est_input_tokens;
+    }
+    return true;
 }

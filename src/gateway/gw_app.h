@@ -65,6 +65,8 @@ typedef struct {
     bool stream;
     json_t *metadata; /* borrowed, may be NULL */
     const char *endpoint; /* "generate" | "chat_completions" */
+    const gw_caller *caller;
+    int64_t tpm_reserved; /* tokens taken from the key's tpm bucket at admission */
 } gw_call_summary;
 
 struct gw_app {
@@ -75,6 +77,7 @@ struct gw_app {
     void *usage;    /* gw_usage_log* */
     void *health;   /* gw_health* */
     void *metrics;  /* gw_metrics_state* */
+    void *limits;   /* rl_table*: per-key rpm/tpm buckets */
     http_server *server;
 };
 
@@ -96,6 +99,12 @@ void gw_app_caller_release(gw_caller *caller);
 /* Key scope: may this caller use provider/model? */
 bool gw_app_caller_may_use(gw_app *app, const gw_caller *caller, const char *provider,
                            const char *model);
+/* Per-key rate limits at admission: rpm (1 per request) and tpm (the
+ * estimated input tokens, settled with the actual count when the call ends).
+ * Adds RateLimit-* headers to req. On refusal answers 429 itself and returns
+ * false. *tpm_reserved receives what was taken from the tpm bucket. */
+bool gw_app_admit(gw_app *app, http_request *req, const gw_caller *caller,
+                  int64_t est_input_tokens, bool openai_errors, int64_t *tpm_reserved);
 /* Records a finished request (usage log row, metrics). Non-blocking. */
 void gw_app_record(gw_app *app, const gw_call_summary *s);
 /* Metrics (gw_metrics.c): set up once, observed per finished request,

@@ -174,7 +174,11 @@ static void on_probe_timer(uv_timer_t *t)
     gw_background *bg = t->data;
     if (bg->probes_busy) return;
     gw_app *app = bg->lp->app;
-    for (size_t i = 0; i < app->cfg.nproviders; i++) start_probe(bg, &app->cfg.providers[i]);
+    /* With probes off, the local provider is still asked for its models:
+     * discovery is how its models exist at all. */
+    for (size_t i = 0; i < app->cfg.nproviders; i++)
+        if (app->cfg.probe_interval_ms || strcmp(app->cfg.providers[i].name, "local") == 0)
+            start_probe(bg, &app->cfg.providers[i]);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -190,8 +194,8 @@ void gw_background_start(gw_loop *lp)
     bg->open_handles = 2;
     uv_timer_start(&bg->reload_timer, on_reload_timer, GW_RELOAD_INTERVAL_MS,
                    GW_RELOAD_INTERVAL_MS);
-    if (lp->app->cfg.probe_interval_ms)
-        uv_timer_start(&bg->probe_timer, on_probe_timer, 50, lp->app->cfg.probe_interval_ms);
+    uint32_t every = lp->app->cfg.probe_interval_ms ? lp->app->cfg.probe_interval_ms : 60000;
+    uv_timer_start(&bg->probe_timer, on_probe_timer, 50, every);
     bg_state = bg;
 }
 

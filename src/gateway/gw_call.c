@@ -214,6 +214,8 @@ static void record_summary(gw_call *c, int status, gw_err err)
         .stream = c->pr.req.stream,
         .metadata = c->pr.req.metadata,
         .endpoint = c->endpoint,
+        .caller = &c->caller,
+        .tpm_reserved = c->tpm_reserved,
     };
     gw_app_record(c->app, &s);
 }
@@ -822,6 +824,12 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
 void gw_call_reject(gw_call *c, gw_err err, const char *msg)
 {
     gw_call_respond_error(c, gw_err_status(err), err, msg, false, -1);
+}
+
+void gw_call_discard(gw_call *c)
+{
+    c->http = NULL;
+    call_unref(c);
 }
 
 void gw_call_start(gw_call *c)

@@ -127,6 +127,7 @@ struct gw_call {
     uv_timer_t keepalive; /* SSE comments while the model is silent */
     int refs;
     int open_handles;
+    int64_t tpm_reserved;
 };
 
 /* Creates a call for req answering through sink. The handler then parses
@@ -139,6 +140,8 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
 void gw_call_start(gw_call *c);
 /* Answers with an error before anything started, and frees the call. */
 void gw_call_reject(gw_call *c, gw_err err, const char *msg);
+/* Frees a call whose request was already answered by the caller. */
+void gw_call_discard(gw_call *c);
 
 /* The four sinks. */
 extern const gw_sink gw_sink_generate_stream;
