@@ -1,0 +1,367 @@
+// api.js - every call the UI makes to the teamhub server, in one place.
+//
+// The rest of the UI only sees the normalized shapes returned here, so when a
+// server response shape differs from what was assumed, this is the only file
+// to adapt. Errors are thrown as ApiError with the server's stable `code`, its
+// human `message` and any extra fields (e.g. `alternatives`, `suggestion`).
+import { DefaultChatTransport, readUIMessageStream } from 'ai';
+
+export class ApiError extends Error {
+  constructor(status, code, message, extra = {}) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code || 'http_' + status;
+    this.extra = extra;
+  }
+}
+
+// Parses a server error body ({error:{code,message,...}}) or plain text.
+export function errorFromBody(status, text) {
+  try {
+    const j = JSON.parse(text);
+    const e = j && (j.error || j);
+    if (e && (e.code || e.message)) {
+      const { code, message, ...extra } = e;
+      return new ApiError(status, code, message, extra);
+    }
+  } catch (_) {
+    /* not JSON: keep the text */
+  }
+  return new ApiError(status, 'http_' + status, text || `request failed (${status})`);
+}
+
+async function request(method, path, body, { raw = false } = {}) {
+  const init = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network_error', 'The server cannot be reached. Check your connection.');
+  }
+  if (raw && res.ok) return res;
+  const text = await res.text();
+  if (!res.ok) throw errorFromBody(res.status, text);
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch (_) {
+    throw new ApiError(res.status, 'bad_response', 'The server sent an unreadable answer.');
+  }
+}
+
+const get = (p) => request('GET', p);
+const post = (p, b) => request('POST', p, b ?? {});
+const put = (p, b) => request('PUT', p, b ?? {});
+const patch = (p, b) => request('PATCH', p, b ?? {});
+const del = (p) => request('DELETE', p);
+const enc = encodeURIComponent;
+const pick = (obj, ...keys) => {
+  for (const k of keys) if (obj && obj[k] !== undefined) return obj[k];
+  return undefined;
+};
+const listOf = (j, ...keys) => (Array.isArray(j) ? j : pick(j, ...keys, 'data', 'items') || []);
+
+// ---- model references ----
+export const modelRef = (provider, model) => (provider && model ? `${provider}/${model}` : '');
+export function splitRef(ref) {
+  if (!ref) return { provider: '', model: '' };
+  const i = ref.indexOf('/');
+  return i < 0 ? { provider: '', model: ref } : { provider: ref.slice(0, i), model: ref.slice(i + 1) };
+}
+// Accepts "p/m", {provider, model} or {provider_id, model_id}.
+function refOf(v) {
+  if (!v) return '';
+  if (typeof v === 'string') return v;
+  return modelRef(v.provider, v.model || v.name) || v.id || '';
+}
+
+// ---- auth ----
+function normUser(j) {
+  const u = j.user || j;
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name || '',
+    orgId: u.active_org_id || (u.organizations && u.organizations[0] && u.organizations[0].id) || '',
+    role: u.role || '',
+    organizations: u.organizations || [],
+  };
+}
+export const auth = {
+  me: async () => normUser(await get('/api/auth/me')),
+  login: async (email, password) => normUser(await post('/api/auth/login', { email, password })),
+  register: async ({ email, password, name, organization, invitation }) =>
+    normUser(await post('/api/auth/register', { email, password, name, organization, invitation })),
+  logout: () => post('/api/auth/logout'),
+  // ASSUMED: POST /api/auth/active-organization {org_id}
+  switchOrg: async (orgId) => normUser(await post('/api/auth/active-organization', { org_id: orgId })),
+  // ASSUMED: GET /api/invitations/:token -> {organization:{name}, email, role}
+  invitation: (token) => get(`/api/invitations/${enc(token)}`),
+  // ASSUMED: POST /api/invitations/:token/accept (signed-in user joins)
+  acceptInvitation: (token) => post(`/api/invitations/${enc(token)}/accept`),
+};
+
+// ---- models ----
+function normModel(m) {
+  const provider = m.provider;
+  const model = m.model;
+  const caps = m.capabilities || [];
+  return {
+    id: m.id || modelRef(provider, model),
+    provider,
+    model,
+    name: m.display_name || model,
+    contextLength: m.context_length || 0,
+    maxOutput: m.max_output_tokens || 0,
+    capabilities: Array.isArray(caps) ? caps : String(caps).split(','),
+    pricing: m.pricing || {},
+    status: m.status || 'available',
+    statusReason: m.status_reason || '',
+    latency: m.latency || {},
+    deprecated: !!m.deprecated,
+    allowed: m.allowed !== false,
+    reason: m.reason || '',
+  };
+}
+// GET /api/models -> {models|data:[...], default?:{provider,model,source,reason}}
+export async function listModels() {
+  const j = await get('/api/models');
+  const models = listOf(j, 'models').map(normModel);
+  const d = pick(j, 'default', 'resolved_default');
+  const def = d
+    ? { ref: refOf(d), source: d.source || '', reason: d.reason || '' }
+    : null;
+  return { models, default: def, llmSelection: pick(j, 'llm_selection') !== false };
+}
+
+// ---- preferences ----
+function normPrefs(j) {
+  const p = j.preferences || j;
+  const def =
+    refOf(p.default_model && p.default_provider ? { provider: p.default_provider, model: p.default_model } : null) ||
+    refOf(p.default_model) ||
+    refOf(p.default);
+  return { defaultModel: def || '', pinned: (p.pinned_models || p.pinned || []).map(refOf) };
+}
+export const prefs = {
+  get: async () => normPrefs(await get('/api/users/preferences/llm')),
+  // Sends both the split and the combined form so either server reading works.
+  save: async ({ defaultModel, pinned }) => {
+    const { provider, model } = splitRef(defaultModel);
+    return normPrefs(
+      await post('/api/users/preferences/llm', {
+        default_provider: provider || null,
+        default_model: model || null,
+        pinned_models: pinned,
+      }),
+    );
+  },
+};
+
+// ---- conversations ----
+function normConv(c) {
+  return {
+    id: c.id,
+    title: c.title || 'New chat',
+    agentId: c.agent_id || null,
+    modelRef: refOf({ provider: c.current_provider || c.model_provider, model: c.current_model || c.model_name }),
+    updatedAt: c.updated_at || c.created_at || 0,
+    costUsd: c.cost_usd || c.total_cost_usd || null,
+  };
+}
+function normMessage(m) {
+  const md = m.metadata || {};
+  const parts = m.parts || (m.content ? [{ type: 'text', text: m.content }] : []);
+  return {
+    id: m.id,
+    role: m.role,
+    parts: typeof parts === 'string' ? JSON.parse(parts) : parts,
+    metadata: {
+      ...md,
+      provider: md.provider || m.provider || m.model_provider,
+      model: md.model || m.model || m.model_name,
+      usage: md.usage || m.usage,
+      cost_usd: md.cost_usd ?? m.cost_usd ?? m.estimated_cost,
+      latency_ms: md.latency_ms ?? m.latency_ms,
+      ttft_ms: md.ttft_ms ?? m.ttft_ms,
+      status: md.status || m.status,
+      error: md.error || m.error,
+    },
+  };
+}
+export const conversations = {
+  // GET /api/conversations?q=&limit=&cursor= -> {conversations:[...], next_cursor}
+  list: async ({ q = '', cursor = '' } = {}) => {
+    const qs = new URLSearchParams({ limit: '50' });
+    if (q) qs.set('q', q);
+    if (cursor) qs.set('cursor', cursor);
+    const j = await get('/api/conversations?' + qs);
+    return { items: listOf(j, 'conversations').map(normConv), next: j.next_cursor || null };
+  },
+  create: async ({ agentId, modelRef: ref, title } = {}) => {
+    const { provider, model } = splitRef(ref);
+    const j = await post('/api/conversations', {
+      title: title || undefined,
+      agent_id: agentId || undefined,
+      provider: provider || undefined,
+      model: model || undefined,
+    });
+    return normConv(j.conversation || j);
+  },
+  // GET /api/conversations/:id -> {conversation, messages}
+  get: async (id) => {
+    const j = await get(`/api/conversations/${enc(id)}`);
+    return {
+      conversation: normConv(j.conversation || j),
+      messages: (j.messages || []).map(normMessage),
+    };
+  },
+  rename: (id, title) => patch(`/api/conversations/${enc(id)}`, { title }),
+  setModel: (id, ref) => {
+    const { provider, model } = splitRef(ref);
+    return patch(`/api/conversations/${enc(id)}`, { provider, model });
+  },
+  remove: (id) => del(`/api/conversations/${enc(id)}`),
+};
+
+// ASSUMED: POST /api/chat/estimate {conversation_id, draft, provider, model}
+//   -> {input_tokens, output_tokens_max?, cost_min_usd, cost_max_usd}
+export async function estimateCost({ conversationId, draft, modelRef: ref }) {
+  const { provider, model } = splitRef(ref);
+  const j = await post('/api/chat/estimate', { conversation_id: conversationId || null, draft, provider, model });
+  const e = j.estimate || j;
+  return {
+    inputTokens: pick(e, 'input_tokens', 'estimated_input_tokens') ?? null,
+    minUsd: pick(e, 'cost_min_usd', 'min_usd', 'cost_usd') ?? null,
+    maxUsd: pick(e, 'cost_max_usd', 'max_usd') ?? null,
+  };
+}
+
+// ---- chat stream (Vercel AI SDK UI message stream, parsed by the `ai` package) ----
+// Streams one assistant turn. onUpdate(message) gets every UIMessage snapshot.
+// Resolves with the final message; throws ApiError for refusals before the
+// stream and for an `error` chunk inside it (err.partial holds what arrived).
+export async function streamChat({ chatId, messages, modelRef: ref, agentId, signal, onUpdate }) {
+  const { provider, model } = splitRef(ref);
+  const transport = new DefaultChatTransport({ api: '/api/chat', credentials: 'same-origin' });
+  let stream;
+  try {
+    stream = await transport.sendMessages({
+      trigger: 'submit-message',
+      chatId,
+      messageId: undefined,
+      messages,
+      abortSignal: signal,
+      body: { provider: provider || undefined, model: model || undefined, agentId: agentId || undefined },
+    });
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    if (e && e.statusCode) throw errorFromBody(e.statusCode, e.responseBody || e.message);
+    throw new ApiError(0, 'network_error', (e && e.message) || 'The chat request failed.');
+  }
+  let streamError = null;
+  let last = null;
+  for await (const msg of readUIMessageStream({
+    stream,
+    onError: (e) => {
+      streamError = streamError || e;
+    },
+  })) {
+    last = msg;
+    onUpdate && onUpdate(msg);
+  }
+  if (streamError) {
+    const err = errorFromBody(200, (streamError && streamError.message) || String(streamError));
+    err.partial = last;
+    throw err;
+  }
+  return last;
+}
+
+// ---- organizations (admin) ----
+// GET /api/organizations/:id/models -> {allowed_models:[..]|null, default_model, models}
+function normOrgModels(j) {
+  const allowed = pick(j, 'allowed_models', 'allowed');
+  const d = pick(j, 'default_model', 'default');
+  const dp = pick(j, 'default_provider');
+  return {
+    allowed: allowed == null ? null : allowed.map(refOf),
+    defaultModel: dp && typeof d === 'string' ? modelRef(dp, d) : refOf(d),
+  };
+}
+export const orgs = {
+  models: async (orgId) => normOrgModels(await get(`/api/organizations/${enc(orgId)}/models`)),
+  saveModels: async (orgId, { allowed, defaultModel }) => {
+    const { provider, model } = splitRef(defaultModel);
+    return normOrgModels(
+      await put(`/api/organizations/${enc(orgId)}/models`, {
+        allowed_models: allowed,
+        default_provider: provider || null,
+        default_model: model || null,
+      }),
+    );
+  },
+  // ASSUMED: GET|PUT /api/organizations/:id/features -> {features:{llm_selection:true}}
+  features: async (orgId) => {
+    const j = await get(`/api/organizations/${enc(orgId)}/features`);
+    return j.features || j.flags || j;
+  },
+  saveFeatures: async (orgId, features) => {
+    const j = await put(`/api/organizations/${enc(orgId)}/features`, { features });
+    return j.features || j.flags || j;
+  },
+  members: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/members`), 'members'),
+  // ASSUMED: POST /api/organizations/:id/invitations {email, role} -> {token, url?}
+  invite: (orgId, email, role) => post(`/api/organizations/${enc(orgId)}/invitations`, { email, role }),
+  budget: (orgId) => get(`/api/organizations/${enc(orgId)}/budget`),
+};
+
+// ---- agents ----
+function normAgent(a) {
+  return {
+    id: a.id,
+    name: a.name,
+    description: a.description || '',
+    systemPrompt: a.system_prompt || '',
+    defaultModel: refOf({ provider: a.default_provider, model: a.default_model }) || refOf(a.default_model),
+    allowedModels: a.allowed_models || null,
+  };
+}
+function agentBody(a) {
+  const { provider, model } = splitRef(a.defaultModel);
+  return {
+    name: a.name,
+    description: a.description,
+    system_prompt: a.systemPrompt,
+    default_provider: provider || null,
+    default_model: model || null,
+  };
+}
+// ASSUMED: /api/organizations/:id/agents (GET list, POST create), .../agents/:agentId (PUT, DELETE)
+export const agents = {
+  list: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/agents`), 'agents').map(normAgent),
+  create: async (orgId, a) => normAgent((await post(`/api/organizations/${enc(orgId)}/agents`, agentBody(a))).agent || {}),
+  update: (orgId, id, a) => put(`/api/organizations/${enc(orgId)}/agents/${enc(id)}`, agentBody(a)),
+  remove: (orgId, id) => del(`/api/organizations/${enc(orgId)}/agents/${enc(id)}`),
+};
+
+// ---- usage ----
+// GET /api/organizations/:id/usage?from&to&group_by=model|user|agent|day
+//   -> {totals:{requests,input_tokens,output_tokens,cost_usd}, rows|groups:[{key,label?,...same}]}
+export async function usage(orgId, { from, to, groupBy }) {
+  const qs = new URLSearchParams({ group_by: groupBy });
+  if (from) qs.set('from', from);
+  if (to) qs.set('to', to);
+  const j = await get(`/api/organizations/${enc(orgId)}/usage?${qs}`);
+  return { totals: j.totals || {}, rows: listOf(j, 'rows', 'groups') };
+}
+export function usageCsvUrl(orgId, { from, to, groupBy }) {
+  const qs = new URLSearchParams({ group_by: groupBy, format: 'csv' });
+  if (from) qs.set('from', from);
+  if (to) qs.set('to', to);
+  return `/api/organizations/${enc(orgId)}/usage?${qs}`;
+}

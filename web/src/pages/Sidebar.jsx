@@ -1,0 +1,99 @@
+// Sidebar.jsx - conversation list with search (debounced, server-side), the
+// New chat button, navigation to settings/admin/usage, organization switcher,
+// theme toggle and sign out.
+import { useEffect, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { Icon, Skeleton } from '../components/ui.jsx';
+import { formatDate } from '../format.js';
+import { Link, navigate } from '../router.jsx';
+import { currentTheme, setTheme } from '../theme.js';
+
+export function Sidebar({ ctx, path, version, onClose }) {
+  const { user, isAdmin } = ctx;
+  const [q, setQ] = useState('');
+  const [list, setList] = useState(null);
+  const [error, setError] = useState(null);
+  const [theme, setThemeState] = useState(currentTheme());
+
+  useEffect(() => {
+    let stale = false;
+    const t = setTimeout(async () => {
+      try {
+        const r = await api.conversations.list({ q });
+        if (!stale) { setList(r.items); setError(null); }
+      } catch (e) {
+        if (!stale) { setList([]); setError(e); }
+      }
+    }, q ? 200 : 0);
+    return () => { stale = true; clearTimeout(t); };
+  }, [q, version, user.orgId]);
+
+  const toggleTheme = () => {
+    const next = theme === 'dark' ? 'light' : 'dark';
+    setTheme(next);
+    setThemeState(next);
+  };
+  const logout = async () => {
+    try { await api.auth.logout(); } catch (_) { /* the session is gone either way */ }
+    ctx.setUser(null);
+    navigate('/login', { replace: true });
+  };
+  const switchOrg = async (e) => {
+    try { ctx.setUser(await api.auth.switchOrg(e.currentTarget.value)); navigate('/'); } catch (err) { alert(err.message); }
+  };
+  const active = /^\/c\/([^/]+)$/.exec(path);
+
+  return (
+    <nav class="sidebar" aria-label="Conversations and navigation">
+      <div class="sidebar-head">
+        <div class="row">
+          <div class="brand"><span class="brand-mark" aria-hidden="true">T</span> teamhub</div>
+          <span class="spacer" />
+          <button class="btn ghost icon menu-btn" aria-label="Close menu" onClick={onClose}>✕</button>
+        </div>
+        {user.organizations.length > 1 && (
+          <label class="field">
+            <span class="sr-only">Organization</span>
+            <select class="input" value={user.orgId} onChange={switchOrg} aria-label="Active organization">
+              {user.organizations.map((o) => <option value={o.id}>{o.name}</option>)}
+            </select>
+          </label>
+        )}
+        <button class="btn primary" onClick={() => navigate('/')} data-testid="new-chat">
+          <Icon name="plus" /> New chat
+        </button>
+        <label class="field">
+          <span class="sr-only">Search conversations</span>
+          <input class="input" type="search" placeholder="Search conversations…" value={q}
+            onInput={(e) => setQ(e.currentTarget.value)} aria-label="Search conversations" />
+        </label>
+      </div>
+      <ul class="conv-list" aria-label="Conversations" aria-busy={list === null ? 'true' : 'false'}>
+        {list === null && <li style="padding:8px"><Skeleton lines={5} /></li>}
+        {error && <li class="small muted" style="padding:8px">Conversations could not be loaded: {error.message}</li>}
+        {list && list.length === 0 && !error && (
+          <li class="small muted" style="padding:8px 10px">{q ? 'No conversation matches.' : 'No conversations yet.'}</li>
+        )}
+        {list && list.map((c) => (
+          <li class={'conv-item' + (active && active[1] === c.id ? ' active' : '')}>
+            <Link href={`/c/${encodeURIComponent(c.id)}`} aria-current={active && active[1] === c.id ? 'page' : undefined}>
+              <span class="conv-title">{c.title}</span>
+              <span class="conv-meta">{formatDate(c.updatedAt)}{c.modelRef ? ` · ${c.modelRef.split('/')[1]}` : ''}</span>
+            </Link>
+          </li>
+        ))}
+      </ul>
+      <div class="sidebar-foot">
+        <Link class="nav-link" href="/usage" aria-current={path === '/usage' ? 'page' : undefined}><Icon name="chart" /> Usage</Link>
+        {isAdmin && <Link class="nav-link" href="/admin" aria-current={path === '/admin' ? 'page' : undefined}><Icon name="shield" /> Admin</Link>}
+        <Link class="nav-link" href="/settings" aria-current={path === '/settings' ? 'page' : undefined}><Icon name="settings" /> Settings</Link>
+        <div class="row" style="padding:4px 4px 0">
+          <span class="small muted" style="overflow:hidden;text-overflow:ellipsis" title={user.email}>{user.name || user.email}</span>
+          <span class="spacer" />
+          <button class="btn ghost icon" onClick={toggleTheme} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`} title="Theme"><Icon name="moon" /></button>
+          <button class="btn ghost icon" onClick={logout} aria-label="Sign out" title="Sign out"><Icon name="logout" /></button>
+        </div>
+      </div>
+    </nav>
+  );
+}
