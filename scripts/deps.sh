@@ -31,8 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$mode" = test ]; then
-  for dir in tests web; do
+# web/ is needed to build (the UI is embedded in teamhub); tests/ only to test.
+npm_dirs=(web)
+[ "$mode" = test ] && npm_dirs+=(tests)
+if true; then
+  for dir in "${npm_dirs[@]}"; do
     if [ -f "$dir/package-lock.json" ]; then
       stamp="$dir/node_modules/.lock-stamp"
       if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
