@@ -34,15 +34,13 @@ fi
 # web/ is needed to build (the UI is embedded in teamhub); tests/ only to test.
 npm_dirs=(web)
 [ "$mode" = test ] && npm_dirs+=(tests)
-if true; then
-  for dir in "${npm_dirs[@]}"; do
-    if [ -f "$dir/package-lock.json" ]; then
-      stamp="$dir/node_modules/.lock-stamp"
-      if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
-        echo "deps: npm ci in $dir"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-        cp "$dir/package-lock.json" "$stamp"
-      fi
+for dir in "${npm_dirs[@]}"; do
+  if [ -f "$dir/package-lock.json" ]; then
+    stamp="$dir/node_modules/.lock-stamp"
+    if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+      echo "deps: npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$dir/package-lock.json" "$stamp"
     fi
-  done
-fi
+  fi
+done
