@@ -55,6 +55,10 @@ static int on_gateway_event(void *ud, const hub_gw_event *ev)
     switch (ev->type) {
     case HUB_GW_START:
         break;
+    case HUB_GW_KEEPALIVE:
+        /* pass the gateway's heartbeat on, so idle-timeout proxies and fetch keep the stream */
+        err = buf_append_cstr(&chat->out, ": keep-alive\n\n");
+        break;
     case HUB_GW_TEXT:
         note_first_token(chat);
         err = hub_ui_text(&chat->ui, &chat->out, ev->text);
@@ -305,9 +309,16 @@ static void persist_done(core_err err, void *ud)
     chat_finish(c);
 }
 
+/* A transaction that lost a lock conflict (CORE_EBUSY) was rolled back and
+ * can simply run again. */
+#define CHAT_TX_ATTEMPTS 3
+
 static core_err persist_job(store_conn *conn, void *ud)
 {
-    return hub_chat_persist(ud, conn);
+    core_err err = CORE_EBUSY;
+    for (int i = 0; i < CHAT_TX_ATTEMPTS && err == CORE_EBUSY; i++)
+        err = hub_chat_persist(ud, conn);
+    return err;
 }
 
 static void chat_persist(hub_call *c)
@@ -371,7 +382,9 @@ static void chat_start_upstream(hub_call *c)
  * without a body, which is where the stream takes over. */
 static core_err chat_prepare_work(hub_call *c, store_conn *conn)
 {
-    core_err err = hub_chat_prepare(c, conn);
+    core_err err = CORE_EBUSY;
+    for (int i = 0; i < CHAT_TX_ATTEMPTS && err == CORE_EBUSY; i++)
+        err = hub_chat_prepare(c, conn);
     if (!err && c->err == HUB_OK && c->status == 200) c->next = chat_start_upstream;
     return err;
 }

@@ -319,6 +319,21 @@ static bool resolve_model(hub_call *c, const hub_chat *chat, const conv_row *con
     return false;
 }
 
+/* Locks the conversation row for the rest of the transaction. Every writer of
+ * a conversation's messages takes this lock first, so two turns of the same
+ * conversation (an aborted answer being stored while the next question
+ * arrives) serialize instead of deadlocking on the (conversation_id, seq) key.
+ * SQLite's BEGIN IMMEDIATE already serializes writers; it ignores FOR UPDATE. */
+static core_err lock_conversation(store_conn *conn, const char *id)
+{
+    store_rows *rows = NULL;
+    store_param p[] = {STORE_TEXT(id)};
+    core_err err =
+        store_query(conn, "SELECT id FROM conversations WHERE id = $1 FOR UPDATE", p, 1, &rows);
+    store_rows_free(rows);
+    return err;
+}
+
 /* ---- prepare ---- */
 
 core_err hub_chat_prepare(hub_call *c, store_conn *conn)
@@ -393,6 +408,7 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
         1, "maxTokens", (json_int_t)max_out, "input", input, "metadata", "org_id", c->who.org_id,
         "user_id", c->who.user_id, "conversation_id", chat->conversation_id, "agent_id",
         chat->agent_id[0] ? json_string(chat->agent_id) : json_null());
+    free(chat->gateway_body); /* a retried transaction builds it again */
     chat->gateway_body = gw ? json_dumps(gw, JSON_COMPACT) : NULL;
     json_decref(gw);
     if (!chat->gateway_body) {
@@ -403,6 +419,10 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
     /* store the conversation change and the user message before aigw is called */
     int64_t now = hub_now_ms();
     if ((err = store_begin(conn))) goto out;
+    if (conv.exists && (err = lock_conversation(conn, chat->conversation_id))) {
+        store_rollback(conn);
+        goto out;
+    }
     if (!conv.exists) {
         char title[121];
         snprintf(title, sizeof title, "%s", chat->user_text ? chat->user_text : "");
@@ -552,15 +572,17 @@ core_err hub_chat_persist(hub_call *c, store_conn *conn)
                          STORE_INT(now)};
     core_err err = store_begin(conn);
     if (err) goto out;
-    err = store_exec(conn,
-                     "INSERT INTO messages (id, conversation_id, seq, role, content, parts, "
-                     "provider, model, model_reason, input_tokens, cached_input_tokens, "
-                     "output_tokens, reasoning_tokens, cost_pico, cost_estimated, latency_ms, "
-                     "ttft_ms, status, error_code, created_at) SELECT $1, $2, "
-                     "COALESCE(MAX(seq), 0) + 1, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, "
-                     "$11, $12, $13, $14, $15, $16, $17, $18 FROM messages WHERE "
-                     "conversation_id = $2",
-                     msg, 18);
+    err = lock_conversation(conn, chat->conversation_id);
+    if (!err)
+        err = store_exec(conn,
+                         "INSERT INTO messages (id, conversation_id, seq, role, content, parts, "
+                         "provider, model, model_reason, input_tokens, cached_input_tokens, "
+                         "output_tokens, reasoning_tokens, cost_pico, cost_estimated, latency_ms, "
+                         "ttft_ms, status, error_code, created_at) SELECT $1, $2, "
+                         "COALESCE(MAX(seq), 0) + 1, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, "
+                         "$11, $12, $13, $14, $15, $16, $17, $18 FROM messages WHERE "
+                         "conversation_id = $2",
+                         msg, 18);
     if (!err)
         err = store_exec(conn,
                          "INSERT INTO model_usage_analytics (id, org_id, user_id, agent_id, "
@@ -682,7 +704,7 @@ core_err hub_chat_estimate(hub_call *c, store_conn *conn)
                      r.reason, "estimated_input_tokens", (json_int_t)tokens, "max_output_tokens",
                      (json_int_t)max_out, "cost_min_usd", money_format_pico(min_pico, min_text),
                      "cost_max_usd", money_format_pico(max_pico, max_text), "pricing",
-                     json_object_get(entry, "pricing"), "estimated", 1));
+                     json_deep_copy(json_object_get(entry, "pricing")), "estimated", 1));
 out:
     json_decref(history);
     agent_free(&agent);

@@ -106,12 +106,23 @@ out:
     return 0;
 }
 
+static void on_sse_comment(void *ud, slice_t comment)
+{
+    hub_gw_stream *s = ud;
+    hub_gw_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = HUB_GW_KEEPALIVE;
+    ev.text = comment;
+    ev.latency_ms = ev.ttft_ms = -1;
+    if (!s->failure && s->on_event(s->ud, &ev) != 0) s->failure = CORE_ECANCELED;
+}
+
 void hub_gw_stream_init(hub_gw_stream *s, hub_gw_event_fn on_event, void *ud)
 {
     s->on_event = on_event;
     s->ud = ud;
     s->failure = CORE_OK;
-    sse_parser_init(&s->sse, HUB_GW_MAX_LINE, HUB_GW_MAX_EVENT, on_sse_event, NULL, s);
+    sse_parser_init(&s->sse, HUB_GW_MAX_LINE, HUB_GW_MAX_EVENT, on_sse_event, on_sse_comment, s);
 }
 
 core_err hub_gw_stream_feed(hub_gw_stream *s, const char *data, size_t len)

@@ -26,6 +26,7 @@ typedef enum {
     HUB_GW_USAGE,     /* usage, cost_pico, estimated */
     HUB_GW_DONE,      /* finish_reason, latency_ms, ttft_ms (-1 when absent) */
     HUB_GW_ERROR,     /* error_code, text = message, retryable */
+    HUB_GW_KEEPALIVE, /* an SSE comment: the gateway is alive while the model is silent */
 } hub_gw_event_type;
 
 typedef struct {

@@ -28,7 +28,7 @@ static const char stream_text[] =
     "event: done\ndata: {\"finish_reason\":\"stop\",\"latency_ms\":812,\"ttft_ms\":240}\n\n";
 
 static const char expected_log[] =
-    "start gen_1 simulator sim-chat|reasoning hm|text Hel|text lo \xc3\xa9\n|"
+    "start gen_1 simulator sim-chat|ka|reasoning hm|text Hel|text lo \xc3\xa9\n|"
     "tool 0 c1 f {\"a|usage 12 2 30 4 21000000 0|done stop 812 240|";
 
 static int log_event(void *ud, const hub_gw_event *ev)
@@ -58,6 +58,9 @@ static int log_event(void *ud, const hub_gw_event *ev)
     case HUB_GW_DONE:
         buf_printf(log, "done %.*s %lld %lld|", (int)ev->finish_reason.len, ev->finish_reason.ptr,
                    (long long)ev->latency_ms, (long long)ev->ttft_ms);
+        break;
+    case HUB_GW_KEEPALIVE:
+        buf_printf(log, "ka|");
         break;
     case HUB_GW_ERROR:
         buf_printf(log, "error %.*s %.*s %d|", (int)ev->error_code.len, ev->error_code.ptr,
