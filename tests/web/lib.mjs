@@ -177,23 +177,26 @@ export async function missingReason(client, list) {
   return missing.length ? `teamhub does not serve ${missing.join(', ')} yet` : false;
 }
 
+// Chromium with a fresh profile (playwright's launch makes a temporary
+// --user-data-dir and removes it on close); one context per page keeps
+// sessions of different users apart.
 export async function launchBrowser() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'teamhub-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
-    viewport: { width: 1280, height: 800 },
   });
   return {
-    context,
-    async close() {
-      await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
+    async newPage() {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      page.on('close', () => context.close().catch(() => {}));
+      return page;
     },
+    close: () => browser.close(),
   };
 }
 

@@ -34,7 +34,7 @@ describe('teamhub web UI', () => {
   });
 
   async function newPage(who = stack.admin) {
-    const page = await browser.context.newPage();
+    const page = await browser.newPage();
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await signIn(page, stack.url, who);
     return page;
@@ -62,7 +62,7 @@ describe('teamhub web UI', () => {
   }
 
   test('sign-in page renders and signing in opens the chat', { skip: NO_UI }, async () => {
-    const page = await browser.context.newPage();
+    const page = await browser.newPage();
     await page.goto(stack.url + '/');
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await screenshot(page, 'sign-in');
@@ -157,8 +157,8 @@ describe('teamhub web UI', () => {
 
   test('an admin changes the org default and a member sees it', { skip: SKIP_ORG_DEFAULT }, async () => {
     const member = await apiClient(stack.url, stack.member);
-    await member.call('POST', '/api/users/preferences/llm', { default_provider: null, default_model: null, pinned_models: [] });
-    const put = await admin.call('PUT', `/api/organizations/${orgId}/models`, { allowed_models: null, default_provider: 'simulator', default_model: 'sim-tools' });
+    await member.call('POST', '/api/users/preferences/llm', { default_model: null, pinned_models: [] });
+    const put = await admin.call('PUT', `/api/organizations/${orgId}/models`, { allowed_models: null, default_model: 'simulator/sim-tools' });
     assert.equal(put.status, 200, put.text);
     const page = await newPage(stack.member);
     await waitFor(async () => /tools/i.test(await page.getByTestId('model-trigger').innerText()), { what: 'the org default for the member' });

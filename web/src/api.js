@@ -76,6 +76,7 @@ export function splitRef(ref) {
 function refOf(v) {
   if (!v) return '';
   if (typeof v === 'string') return v;
+  if (!v.provider && typeof v.model === 'string' && v.model.includes('/')) return v.model;
   return modelRef(v.provider, v.model || v.name) || v.id || '';
 }
 
@@ -97,12 +98,10 @@ export const auth = {
   register: async ({ email, password, name, organization, invitation }) =>
     normUser(await post('/api/auth/register', { email, password, name, organization, invitation })),
   logout: () => post('/api/auth/logout'),
-  // ASSUMED: POST /api/auth/active-organization {org_id}
-  switchOrg: async (orgId) => normUser(await post('/api/auth/active-organization', { org_id: orgId })),
-  // ASSUMED: GET /api/invitations/:token -> {organization:{name}, email, role}
-  invitation: (token) => get(`/api/invitations/${enc(token)}`),
-  // ASSUMED: POST /api/invitations/:token/accept (signed-in user joins)
-  acceptInvitation: (token) => post(`/api/invitations/${enc(token)}/accept`),
+  switchOrg: async (orgId) => normUser(await post(`/api/organizations/${enc(orgId)}/activate`)),
+  // The server has no public look-up of an invitation (the token is the secret).
+  invitation: async () => null,
+  acceptInvitation: (token) => post('/api/invitations/accept', { token }),
 };
 
 // ---- models ----
@@ -127,7 +126,7 @@ function normModel(m) {
     reason: m.reason || '',
   };
 }
-// GET /api/models -> {models|data:[...], default?:{provider,model,source,reason}}
+// GET /api/models -> {models:[...], default:{model,source,reason}, llm_selection, pinned_models}
 export async function listModels() {
   const j = await get('/api/models');
   const models = listOf(j, 'models').map(normModel);
@@ -135,31 +134,24 @@ export async function listModels() {
   const def = d
     ? { ref: refOf(d), source: d.source || '', reason: d.reason || '' }
     : null;
-  return { models, default: def, llmSelection: pick(j, 'llm_selection') !== false };
+  return {
+    models,
+    default: def,
+    llmSelection: pick(j, 'llm_selection') !== false,
+    pinned: (j.pinned_models || []).map(refOf),
+  };
 }
 
 // ---- preferences ----
 function normPrefs(j) {
   const p = j.preferences || j;
-  const def =
-    refOf(p.default_model && p.default_provider ? { provider: p.default_provider, model: p.default_model } : null) ||
-    refOf(p.default_model) ||
-    refOf(p.default);
+  const def = refOf(p.default_model) || refOf(p.default);
   return { defaultModel: def || '', pinned: (p.pinned_models || p.pinned || []).map(refOf) };
 }
 export const prefs = {
   get: async () => normPrefs(await get('/api/users/preferences/llm')),
-  // Sends both the split and the combined form so either server reading works.
-  save: async ({ defaultModel, pinned }) => {
-    const { provider, model } = splitRef(defaultModel);
-    return normPrefs(
-      await post('/api/users/preferences/llm', {
-        default_provider: provider || null,
-        default_model: model || null,
-        pinned_models: pinned,
-      }),
-    );
-  },
+  save: async ({ defaultModel, pinned }) =>
+    normPrefs(await post('/api/users/preferences/llm', { default_model: defaultModel || null, pinned_models: pinned })),
 };
 
 // ---- conversations ----
@@ -168,7 +160,7 @@ function normConv(c) {
     id: c.id,
     title: c.title || 'New chat',
     agentId: c.agent_id || null,
-    modelRef: refOf({ provider: c.current_provider || c.model_provider, model: c.current_model || c.model_name }),
+    modelRef: refOf(c.current_model),
     updatedAt: c.updated_at || c.created_at || 0,
     costUsd: c.cost_usd || c.total_cost_usd || null,
   };
@@ -185,54 +177,53 @@ function normMessage(m) {
       provider: md.provider || m.provider || m.model_provider,
       model: md.model || m.model || m.model_name,
       usage: md.usage || m.usage,
-      cost_usd: md.cost_usd ?? m.cost_usd ?? m.estimated_cost,
+      cost_usd: md.cost_usd ?? m.cost_usd,
       latency_ms: md.latency_ms ?? m.latency_ms,
       ttft_ms: md.ttft_ms ?? m.ttft_ms,
       status: md.status || m.status,
-      error: md.error || m.error,
+      error_code: md.error_code,
     },
   };
 }
 export const conversations = {
-  // GET /api/conversations?q=&limit=&cursor= -> {conversations:[...], next_cursor}
-  list: async ({ q = '', cursor = '' } = {}) => {
+  // GET /api/conversations?q=&limit=&offset= -> {conversations:[...], next_offset}
+  list: async ({ q = '', offset = 0 } = {}) => {
     const qs = new URLSearchParams({ limit: '50' });
     if (q) qs.set('q', q);
-    if (cursor) qs.set('cursor', cursor);
+    if (offset) qs.set('offset', String(offset));
     const j = await get('/api/conversations?' + qs);
-    return { items: listOf(j, 'conversations').map(normConv), next: j.next_cursor || null };
+    return { items: listOf(j, 'conversations').map(normConv), next: j.next_offset ?? null };
   },
-  create: async ({ agentId, modelRef: ref, title } = {}) => {
-    const { provider, model } = splitRef(ref);
-    const j = await post('/api/conversations', {
-      title: title || undefined,
-      agent_id: agentId || undefined,
-      provider: provider || undefined,
-      model: model || undefined,
-    });
+  create: async ({ agentId, title } = {}) => {
+    const j = await post('/api/conversations', { title: title || undefined, agentId: agentId || undefined });
     return normConv(j.conversation || j);
   },
-  // GET /api/conversations/:id -> {conversation, messages}
+  // GET /api/conversations/:id (with usage and model_switches) + /messages, paged by seq
   get: async (id) => {
     const j = await get(`/api/conversations/${enc(id)}`);
-    return {
-      conversation: normConv(j.conversation || j),
-      messages: (j.messages || []).map(normMessage),
-    };
+    const messages = [];
+    let after = null;
+    for (let page = 0; page < 20; page++) {
+      const qs = new URLSearchParams({ limit: '500' });
+      if (after !== null) qs.set('after', String(after));
+      const m = await get(`/api/conversations/${enc(id)}/messages?${qs}`);
+      messages.push(...listOf(m, 'messages').map(normMessage));
+      if (m.next_after === null || m.next_after === undefined) break;
+      after = m.next_after;
+    }
+    const conv = normConv(j.conversation || j);
+    if (j.usage && j.usage.cost_usd) conv.costUsd = j.usage.cost_usd;
+    return { conversation: conv, messages, switches: j.model_switches || [] };
   },
   rename: (id, title) => patch(`/api/conversations/${enc(id)}`, { title }),
-  setModel: (id, ref) => {
-    const { provider, model } = splitRef(ref);
-    return patch(`/api/conversations/${enc(id)}`, { provider, model });
-  },
   remove: (id) => del(`/api/conversations/${enc(id)}`),
 };
 
-// ASSUMED: POST /api/chat/estimate {conversation_id, draft, provider, model}
-//   -> {input_tokens, output_tokens_max?, cost_min_usd, cost_max_usd}
+// POST /api/chat/estimate {conversationId?, draft, provider, model}
+//   -> {estimated_input_tokens, max_output_tokens, cost_min_usd, cost_max_usd, ...}
 export async function estimateCost({ conversationId, draft, modelRef: ref }) {
   const { provider, model } = splitRef(ref);
-  const j = await post('/api/chat/estimate', { conversation_id: conversationId || null, draft, provider, model });
+  const j = await post('/api/chat/estimate', { conversationId: conversationId || undefined, draft, provider, model });
   const e = j.estimate || j;
   return {
     inputTokens: pick(e, 'input_tokens', 'estimated_input_tokens') ?? null,
@@ -275,7 +266,10 @@ export async function streamChat({ chatId, messages, modelRef: ref, agentId, sig
     onUpdate && onUpdate(msg);
   }
   if (streamError) {
-    const err = errorFromBody(200, (streamError && streamError.message) || String(streamError));
+    // errorText is "<code>: <message> (the partial answer was kept)"
+    const text = (streamError && streamError.message) || String(streamError);
+    const m = /^([a-z_]+): (.*)$/s.exec(text);
+    const err = m ? new ApiError(200, m[1], m[2]) : errorFromBody(200, text);
     err.partial = last;
     throw err;
   }
@@ -283,40 +277,30 @@ export async function streamChat({ chatId, messages, modelRef: ref, agentId, sig
 }
 
 // ---- organizations (admin) ----
-// GET /api/organizations/:id/models -> {allowed_models:[..]|null, default_model, models}
+// GET /api/organizations/:id/models -> {allowed_models (null = all), default_model, feature_flags, system_default, models}
 function normOrgModels(j) {
   const allowed = pick(j, 'allowed_models', 'allowed');
-  const d = pick(j, 'default_model', 'default');
-  const dp = pick(j, 'default_provider');
   return {
     allowed: allowed == null ? null : allowed.map(refOf),
-    defaultModel: dp && typeof d === 'string' ? modelRef(dp, d) : refOf(d),
+    defaultModel: refOf(pick(j, 'default_model', 'default')),
+    systemDefault: refOf(j.system_default),
+    features: j.feature_flags || {},
   };
 }
 export const orgs = {
   models: async (orgId) => normOrgModels(await get(`/api/organizations/${enc(orgId)}/models`)),
-  saveModels: async (orgId, { allowed, defaultModel }) => {
-    const { provider, model } = splitRef(defaultModel);
-    return normOrgModels(
-      await put(`/api/organizations/${enc(orgId)}/models`, {
-        allowed_models: allowed,
-        default_provider: provider || null,
-        default_model: model || null,
-      }),
-    );
-  },
-  // ASSUMED: GET|PUT /api/organizations/:id/features -> {features:{llm_selection:true}}
-  features: async (orgId) => {
-    const j = await get(`/api/organizations/${enc(orgId)}/features`);
-    return j.features || j.flags || j;
-  },
-  saveFeatures: async (orgId, features) => {
-    const j = await put(`/api/organizations/${enc(orgId)}/features`, { features });
-    return j.features || j.flags || j;
-  },
+  saveModels: async (orgId, { allowed, defaultModel }) =>
+    normOrgModels(
+      await put(`/api/organizations/${enc(orgId)}/models`, { allowed_models: allowed, default_model: defaultModel || null }),
+    ),
+  // feature flags live in the org settings (same answer as /models)
+  features: async (orgId) => normOrgModels(await get(`/api/organizations/${enc(orgId)}/settings`)).features,
+  saveFeatures: async (orgId, features) =>
+    normOrgModels(await put(`/api/organizations/${enc(orgId)}/settings`, { feature_flags: features })).features,
   members: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/members`), 'members'),
-  // ASSUMED: POST /api/organizations/:id/invitations {email, role} -> {token, url?}
-  invite: (orgId, email, role) => post(`/api/organizations/${enc(orgId)}/invitations`, { email, role }),
+  // -> {id, token, url:"/invite/<token>", expires_at}
+  invite: (orgId, email, role) =>
+    post(`/api/organizations/${enc(orgId)}/invitations`, { email: email || undefined, role }),
   budget: (orgId) => get(`/api/organizations/${enc(orgId)}/budget`),
 };
 
@@ -327,31 +311,28 @@ function normAgent(a) {
     name: a.name,
     description: a.description || '',
     systemPrompt: a.system_prompt || '',
-    defaultModel: refOf({ provider: a.default_provider, model: a.default_model }) || refOf(a.default_model),
+    defaultModel: refOf(a.default_model),
     allowedModels: a.allowed_models || null,
   };
 }
 function agentBody(a) {
-  const { provider, model } = splitRef(a.defaultModel);
-  return {
-    name: a.name,
-    description: a.description,
-    system_prompt: a.systemPrompt,
-    default_provider: provider || null,
-    default_model: model || null,
-  };
+  return { name: a.name, description: a.description, system_prompt: a.systemPrompt, default_model: a.defaultModel || null };
 }
-// ASSUMED: /api/organizations/:id/agents (GET list, POST create), .../agents/:agentId (PUT, DELETE)
+// /api/agents: the agents of the active organization (orgId only keys the UI's reloads)
 export const agents = {
-  list: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/agents`), 'agents').map(normAgent),
-  create: async (orgId, a) => normAgent((await post(`/api/organizations/${enc(orgId)}/agents`, agentBody(a))).agent || {}),
-  update: (orgId, id, a) => put(`/api/organizations/${enc(orgId)}/agents/${enc(id)}`, agentBody(a)),
-  remove: (orgId, id) => del(`/api/organizations/${enc(orgId)}/agents/${enc(id)}`),
+  list: async (_orgId) => listOf(await get('/api/agents'), 'agents').map(normAgent),
+  create: async (_orgId, a) => {
+    const j = await post('/api/agents', agentBody(a));
+    return normAgent(j.agent || j);
+  },
+  update: (_orgId, id, a) => put(`/api/agents/${enc(id)}`, agentBody(a)),
+  remove: (_orgId, id) => del(`/api/agents/${enc(id)}`),
 };
 
 // ---- usage ----
 // GET /api/organizations/:id/usage?from&to&group_by=model|user|agent|day
-//   -> {totals:{requests,input_tokens,output_tokens,cost_usd}, rows|groups:[{key,label?,...same}]}
+//   -> {groups:[{key, requests, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+//        cost_usd, errors, partial, estimated}], totals:{...}}
 export async function usage(orgId, { from, to, groupBy }) {
   const qs = new URLSearchParams({ group_by: groupBy });
   if (from) qs.set('from', from);

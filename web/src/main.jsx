@@ -1,7 +1,7 @@
 // main.jsx - the teamhub single-page app: session bootstrap, routes and the
 // application shell (sidebar with conversations and navigation, top bar).
 import { render } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { Toaster } from './components/ui.jsx';
 import { AdminPage } from './pages/Admin.jsx';
@@ -25,6 +25,9 @@ function App() {
   const [prefs, setPrefs] = useState({ defaultModel: '', pinned: [] });
   const [convVersion, setConvVersion] = useState(0); // bump to reload the sidebar
   const [navOpen, setNavOpen] = useState(false);
+  const [chatNonce, setChatNonce] = useState(0); // bump to start a fresh chat page
+  // the conversation a new-chat page created: its "/" -> "/c/:id" step keeps the page
+  const adopted = useRef({ id: null, key: null });
 
   const loadModels = useCallback(async () => {
     try {
@@ -70,13 +73,25 @@ function App() {
     user, setUser, models, loadModels, prefs, setPrefs, isAdmin,
     refreshConversations: () => setConvVersion((v) => v + 1),
     onMenu: () => setNavOpen((o) => !o),
+    newChat: () => {
+      adopted.current = { id: null, key: null };
+      setChatNonce((n) => n + 1);
+      navigate('/');
+    },
   };
   let page;
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (path === '/settings') page = <SettingsPage ctx={ctx} />;
   else if (path === '/admin') page = <AdminPage ctx={ctx} />;
   else if (path === '/usage') page = <UsagePage ctx={ctx} />;
-  else page = <ChatPage key={m ? m[1] : 'new'} ctx={ctx} conversationId={m ? decodeURIComponent(m[1]) : null} />;
+  else {
+    // one chat page instance across its own "/" -> "/c/:id" step; a fresh one
+    // for any other conversation and for New chat
+    const id = m ? decodeURIComponent(m[1]) : null;
+    const key = id ? (adopted.current.id === id ? adopted.current.key : `c-${id}`) : `new-${chatNonce}`;
+    const chatCtx = { ...ctx, adopt: (newId) => (adopted.current = { id: newId, key }) };
+    page = <ChatPage key={key} ctx={chatCtx} conversationId={id} />;
+  }
 
   return (
     <div class={'shell' + (navOpen ? ' nav-open' : '')}>

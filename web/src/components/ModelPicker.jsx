@@ -54,14 +54,16 @@ export function latencyText(m) {
   return parts.join(' · ') || 'no latency data yet';
 }
 
-function matches(m, q) {
-  if (!q) return true;
+// 0 = no match; higher is better: the whole query in the name or id beats
+// every word in them, which beats a match through provider or capabilities.
+function score(m, q) {
+  if (!q) return 1;
+  const words = q.toLowerCase().split(/\s+/).filter(Boolean);
   const hay = [m.name, m.id, m.provider, ...m.capabilities].join(' ').toLowerCase();
-  return q
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((t) => hay.includes(t));
+  if (!words.every((t) => hay.includes(t))) return 0;
+  const ident = `${m.name} ${m.id}`.toLowerCase().replace(/[-_/.]/g, ' ');
+  if (ident.includes(words.join(' '))) return 3;
+  return words.every((t) => ident.includes(t)) ? 2 : 1;
 }
 
 function disabledReason(m) {
@@ -73,7 +75,8 @@ function disabledReason(m) {
 
 // Builds [{label, items:[model]}] in display order; every model appears once.
 function groupModels(models, q, pinned, recent) {
-  const hits = models.filter((m) => matches(m, q));
+  const scores = new Map(models.map((m) => [m.id, score(m, q)]));
+  const hits = models.filter((m) => scores.get(m.id) > 0);
   const byId = new Map(hits.map((m) => [m.id, m]));
   const used = new Set();
   const groups = [];
@@ -87,7 +90,11 @@ function groupModels(models, q, pinned, recent) {
   const providers = [...new Set(hits.map((m) => m.provider))];
   for (const p of providers)
     take(p, hits.filter((m) => m.provider === p).map((m) => m.id));
-  return groups;
+  if (!q) return groups;
+  // searching: best matches first, inside and across groups (stable otherwise)
+  const best = (g) => Math.max(...g.items.map((m) => scores.get(m.id)));
+  groups.forEach((g) => g.items.sort((a, b) => scores.get(b.id) - scores.get(a.id)));
+  return groups.map((g, i) => [g, i]).sort((a, b) => best(b[0]) - best(a[0]) || a[1] - b[1]).map(([g]) => g);
 }
 
 export function ModelOption({ m, id, active, selected, pinned, onPin, onPick, onHover }) {

@@ -153,13 +153,14 @@ function InviteSection({ orgId }) {
     setError(null);
     try {
       const r = await api.orgs.invite(orgId, email, role);
-      setLink(r.url || `${location.origin}/invite/${encodeURIComponent(r.token)}`);
+      const url = r.url || `/invite/${encodeURIComponent(r.token)}`;
+      setLink(url.startsWith('/') ? location.origin + url : url);
     } catch (err) { setError(err); }
   };
   return (
     <form class="stack" onSubmit={invite}>
       <div class="row wrap">
-        <label class="field" style="flex:1;min-width:200px"><span>E-mail</span><input class="input" type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
+        <label class="field" style="flex:1;min-width:200px"><span>E-mail (optional: limits the link to this address)</span><input class="input" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
         <label class="field"><span>Role</span><select class="input" value={role} onChange={(e) => setRole(e.currentTarget.value)}><option value="member">Member</option><option value="admin">Admin</option></select></label>
       </div>
       <div><button class="btn" type="submit">Create invitation link</button></div>

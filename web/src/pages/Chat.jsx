@@ -30,15 +30,19 @@ function MessageMeta({ msg, models }) {
   const ref = modelOfMsg(msg);
   const m = models.find((x) => x.id === ref);
   const tokens = usageTokens(md.usage);
-  const cost = md.cost_usd ?? md.costUsd ?? (md.cost && md.cost.usd);
+  const cost = md.cost_usd;
+  const estimated = md.cost_estimated || md.estimated;
+  const source = md.model_source || md.source;
+  const reason = md.model_reason || md.reason;
   return (
     <div class="msg-meta small muted" data-testid="message-meta">
       {ref && <span class="badge" data-testid="message-model" title={ref}>{m ? m.name : ref}</span>}
       {tokens && <span class="badge" data-testid="message-tokens">{formatTokens(tokens.inT)} in · {formatTokens(tokens.outT)} out</span>}
-      {cost != null && <span class="badge" data-testid="message-cost" title={`${cost} USD${md.estimated ? ' (estimated)' : ''}`}>{formatUsd(cost)}{md.estimated ? ' est.' : ''}</span>}
+      {cost != null && <span class="badge" data-testid="message-cost" title={`${cost} USD${estimated ? ' (estimated: the provider reported no usage)' : ''}`}>{formatUsd(cost)}{estimated ? ' est.' : ''}</span>}
       {md.latency_ms != null && <span class="badge" title={md.ttft_ms != null ? `first token after ${formatMs(md.ttft_ms)}` : ''}>{formatMs(md.latency_ms)}</span>}
-      {md.stopped && <span class="badge">stopped</span>}
-      {md.reason && <span title={md.reason}>· {md.source ? `chosen: ${SOURCE_TEXT[md.source] || md.source}` : ''}</span>}
+      {(md.stopped || md.error_code === 'client_closed') && <span class="badge">stopped</span>}
+      {md.status === 'partial' && md.error_code !== 'client_closed' && <span class="badge" style="color:var(--danger)">partial</span>}
+      {reason && <span data-testid="message-reason" title={reason}>· {source ? `${SOURCE_TEXT[source] || source}` : reason}</span>}
     </div>
   );
 }
@@ -46,12 +50,15 @@ function MessageMeta({ msg, models }) {
 function AssistantMessage({ msg, models, streaming }) {
   const text = textOf(msg);
   const reasoning = reasoningOf(msg);
+  const md = msg.metadata || {};
+  const failed = !streaming && !text && (md.status === 'error' || md.error_code);
   return (
     <div class="msg assistant" data-testid="assistant-message" data-streaming={streaming ? 'true' : 'false'}>
       <div class="avatar" aria-hidden="true">AI</div>
       <div class="body">
         {reasoning && <details class="reasoning"><summary>Reasoning</summary>{reasoning}</details>}
         {text ? <Markdown text={text} streaming={streaming} /> : streaming ? <Loading label="Waiting for the model…" lines={2} /> : null}
+        {failed && <div class="small muted" role="note">No answer: {String(md.error_code || 'error').replace(/_/g, ' ')}</div>}
         {!streaming && <MessageMeta msg={msg} models={models} />}
       </div>
     </div>
@@ -87,9 +94,10 @@ export function ChatPage({ ctx, conversationId }) {
   const threadRef = useRef(null);
   const inputRef = useRef(null);
 
-  // load the conversation
+  // load the conversation (not when the URL just caught up with the one
+  // this page created on its first send: its state is already here)
   useEffect(() => {
-    if (!conversationId) return;
+    if (!conversationId || (conv && conv.id === conversationId)) return;
     let stale = false;
     setLoading(true);
     api.conversations.get(conversationId).then(
@@ -157,10 +165,8 @@ export function ChatPage({ ctx, conversationId }) {
     const hadMessages = messages.length > 0;
     setSelected(ref);
     setSelectedSource('request');
-    if (hadMessages) {
-      setSwitches((s) => ({ ...s, [messages.length]: ref }));
-      if (conv) api.conversations.setModel(conv.id, ref).catch(() => { /* the next send carries it anyway */ });
-    }
+    // the server records the switch when the next turn is sent with this model
+    if (hadMessages) setSwitches((s) => ({ ...s, [messages.length]: ref }));
     setTimeout(() => inputRef.current && inputRef.current.focus(), 0);
   };
   const togglePin = async (ref) => {
@@ -176,7 +182,7 @@ export function ChatPage({ ctx, conversationId }) {
     let c = conv;
     if (!c) {
       try {
-        c = await api.conversations.create({ agentId, modelRef, title: text.slice(0, 60) });
+        c = await api.conversations.create({ agentId, title: text.slice(0, 60) });
       } catch (e) {
         if (e.status === 404 || e.status === 405) c = { id: newId('conv_'), title: text.slice(0, 60), agentId };
         else { setTurnError({ error: e, retryText: text, model: modelRef, history }); return; }
@@ -216,7 +222,10 @@ export function ChatPage({ ctx, conversationId }) {
     } finally {
       abortRef.current = null;
       setStreaming(false);
-      if (!conversationId) navigate(`/c/${encodeURIComponent(c.id)}`, { replace: true });
+      if (!conversationId) {
+        ctx.adopt && ctx.adopt(c.id);
+        navigate(`/c/${encodeURIComponent(c.id)}`, { replace: true });
+      }
       ctx.refreshConversations();
       ctx.loadModels(); // status and latency moved
     }
@@ -230,7 +239,6 @@ export function ChatPage({ ctx, conversationId }) {
       setSelected(modelRef);
       setSelectedSource('request');
       if (t.history.length) setSwitches((s) => ({ ...s, [t.history.length]: modelRef }));
-      if (conv) api.conversations.setModel(conv.id, modelRef).catch(() => {});
     }
     send(t.retryText, modelRef, t.history);
   };

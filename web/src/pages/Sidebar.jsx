@@ -59,7 +59,7 @@ export function Sidebar({ ctx, path, version, onClose }) {
             </select>
           </label>
         )}
-        <button class="btn primary" onClick={() => navigate('/')} data-testid="new-chat">
+        <button class="btn primary" onClick={ctx.newChat} data-testid="new-chat">
           <Icon name="plus" /> New chat
         </button>
         <label class="field">
