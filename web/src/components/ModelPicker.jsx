@@ -124,10 +124,10 @@ export function ModelOption({ m, id, active, selected, pinned, onPin, onPick, on
         <span>{formatTokens(m.contextLength)} context</span>
         <span>{priceText(m)}</span>
         <span>{latencyText(m)}</span>
-        <span class="opt-status">
+        {!reason && <span class="opt-status">
           {STATUS_TEXT[m.status] || m.status}
           {m.statusReason && m.status !== 'available' ? `: ${m.statusReason}` : ''}
-        </span>
+        </span>}
         {reason && (
           <span class="opt-reason" style="color:var(--danger)">
             <Icon name="lock" size={12} /> {reason}

@@ -7,7 +7,7 @@ import * as api from '../api.js';
 import { Markdown } from '../components/Markdown.jsx';
 import { ModelPicker, SOURCE_TEXT, pushRecent } from '../components/ModelPicker.jsx';
 import { ErrorAlert, Icon, Loading } from '../components/ui.jsx';
-import { estimateTokens, formatMs, formatPico, formatTokens, formatUsd, localTurnCost, toPico } from '../format.js';
+import { estimateTokens, formatMs, formatPico, formatTokens, formatUsd, localTurnCost, sumUsd } from '../format.js';
 import { navigate } from '../router.jsx';
 
 const newId = (p) => p + Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
@@ -304,7 +304,11 @@ export function ChatPage({ ctx, conversationId }) {
         <button class="btn ghost icon menu-btn" aria-label="Open menu" onClick={ctx.onMenu}><Icon name="menu" /></button>
         <h1 class="title" style="font-size:15px;margin:0">{title}</h1>
         <span class="spacer" />
-        {conv && conv.costUsd != null && <span class="badge" title="Cost of this conversation">{formatUsd(conv.costUsd)}</span>}
+        {messages.length > 0 && (
+          <span class="badge" data-testid="conversation-cost" title="Cost of this conversation (sum of its answers, exact)">
+            {formatPico(sumUsd(messages.map((m) => m.metadata && m.metadata.cost_usd).filter(Boolean)))}
+          </span>
+        )}
       </header>
       <div class="thread" ref={threadRef} aria-live="polite" aria-busy={streaming ? 'true' : 'false'}>
         <div class="thread-inner">
