@@ -3,6 +3,7 @@
  * attachment, HTTP client to aigw, registry cache), the route table of every
  * API module, and /healthz.
  */
+#include "hub_web.h"
 #include "hub_server.h"
 #include "hub_metrics.h"
 
@@ -77,6 +78,7 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_metrics(r);
     if (!err) err = hub_routes_usage(r);
     if (!err) err = hub_routes_agents(r);
+    if (!err) err = hub_web_routes(r); /* the browser UI: last, after every /api route */
     return err;
 }
 
