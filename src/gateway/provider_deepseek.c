@@ -31,6 +31,12 @@ static void deepseek_parse_response(const gw_request *req, slice_t body, gw_emit
     gw_oai_parse_response(&deepseek_dialect, req, body, emit, ud);
 }
 
+/* GET /models is free: the health probe uses it. */
+static gw_err deepseek_build_models(const gw_provider_cfg *cfg, arena_t *arena, gw_upstream_req *out)
+{
+    return gw_oai_build_models(&deepseek_dialect, cfg, arena, out);
+}
+
 const gw_provider_ops gw_provider_deepseek = {
     .name = "deepseek",
     .build = deepseek_build,
@@ -40,6 +46,6 @@ const gw_provider_ops gw_provider_deepseek = {
     .stream_free = gw_oai_stream_free,
     .parse_response = deepseek_parse_response,
     .map_error = gw_oai_map_error,
-    .build_models = NULL,
-    .parse_models = NULL,
+    .build_models = deepseek_build_models,
+    .parse_models = gw_oai_parse_models,
 };

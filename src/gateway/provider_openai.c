@@ -30,6 +30,12 @@ static void openai_parse_response(const gw_request *req, slice_t body, gw_emit_f
     gw_oai_parse_response(&openai_dialect, req, body, emit, ud);
 }
 
+/* GET /models is free: the health probe uses it. */
+static gw_err openai_build_models(const gw_provider_cfg *cfg, arena_t *arena, gw_upstream_req *out)
+{
+    return gw_oai_build_models(&openai_dialect, cfg, arena, out);
+}
+
 const gw_provider_ops gw_provider_openai = {
     .name = "openai",
     .build = openai_build,
@@ -39,6 +45,6 @@ const gw_provider_ops gw_provider_openai = {
     .stream_free = gw_oai_stream_free,
     .parse_response = openai_parse_response,
     .map_error = gw_oai_map_error,
-    .build_models = NULL,
-    .parse_models = NULL,
+    .build_models = openai_build_models,
+    .parse_models = gw_oai_parse_models,
 };
