@@ -21,10 +21,23 @@ static gw_err fail(char *errbuf, size_t errlen, const char *fmt, ...)
     return GW_ERR_INVALID_REQUEST;
 }
 
-bool gw_split_model_id(const char *id, arena_t *arena, char **provider, char **model)
+/* Out of memory is the server's problem, never reported as the caller's. */
+static gw_err oom(char *errbuf, size_t errlen)
+{
+    snprintf(errbuf, errlen, "out of memory while reading the request");
+    return GW_ERR_INTERNAL;
+}
+
+static bool is_model_id(const char *id)
 {
     const char *slash = id ? strchr(id, '/') : NULL;
-    if (!slash || slash == id || slash[1] == '\0') return false;
+    return slash && slash != id && slash[1] != '\0';
+}
+
+bool gw_split_model_id(const char *id, arena_t *arena, char **provider, char **model)
+{
+    if (!is_model_id(id)) return false;
+    const char *slash = strchr(id, '/');
     *provider = arena_strdup(arena, (slice_t){id, (size_t)(slash - id)});
     *model = arena_strdup(arena, slice_from_cstr(slash + 1));
     return *provider && *model;
@@ -59,7 +72,9 @@ static const char *content_text(json_t *content, arena_t *arena)
     json_array_foreach(content, i, part)
     {
         const char *t = json_string_value(json_object_get(part, "text"));
-        if (t) acc = acc ? arena_printf(arena, "%s\n%s", acc, t) : arena_strdup(arena, slice_from_cstr(t));
+        if (!t) continue;
+        acc = acc ? arena_printf(arena, "%s\n%s", acc, t) : arena_strdup(arena, slice_from_cstr(t));
+        if (!acc) return NULL; /* out of memory */
     }
     return acc ? acc : "";
 }
@@ -129,7 +144,7 @@ static gw_err normalize_messages(json_t *msgs, const char *field, arena_t *arena
     if (json_array_size(msgs) > GW_MAX_MESSAGES)
         return fail(errbuf, errlen, "%s has more than %d messages", field, GW_MAX_MESSAGES);
     json_t *out = json_array();
-    if (!out) return fail(errbuf, errlen, "out of memory");
+    if (!out) return oom(errbuf, errlen);
     size_t i;
     json_t *m;
     char where[64];
@@ -146,11 +161,16 @@ static gw_err normalize_messages(json_t *msgs, const char *field, arena_t *arena
         if (!role) {
             e = fail(errbuf, errlen, "%s.role must be a string", where);
         } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-            const char *t = (e = check_content(content, where, false, errbuf, errlen)) == GW_OK
-                                ? content_text(content, arena)
-                                : NULL;
-            if (t) r->system_prompt = join_system(arena, r->system_prompt, t);
-            if (!e) continue;
+            if ((e = check_content(content, where, false, errbuf, errlen)) == GW_OK) {
+                const char *t = content_text(content, arena);
+                char *joined = t ? join_system(arena, r->system_prompt, t) : NULL;
+                if (!joined) {
+                    json_decref(out);
+                    return oom(errbuf, errlen);
+                }
+                r->system_prompt = joined;
+                continue;
+            }
         } else if (strcmp(role, "user") == 0) {
             e = check_content(content, where, false, errbuf, errlen);
         } else if (strcmp(role, "assistant") == 0) {
@@ -170,7 +190,10 @@ static gw_err normalize_messages(json_t *msgs, const char *field, arena_t *arena
             json_decref(out);
             return e;
         }
-        json_array_append(out, m);
+        if (json_array_append(out, m) != 0) {
+            json_decref(out);
+            return oom(errbuf, errlen);
+        }
     }
     if (json_array_size(out) == 0) {
         json_decref(out);
@@ -191,6 +214,7 @@ static gw_err normalize_tools(json_t *tools, const char *field, gw_request *r, c
     if (json_array_size(tools) > GW_MAX_TOOLS)
         return fail(errbuf, errlen, "%s has more than %d tools", field, GW_MAX_TOOLS);
     json_t *out = json_array();
+    if (!out) return oom(errbuf, errlen);
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)
@@ -215,15 +239,20 @@ static gw_err normalize_tools(json_t *tools, const char *field, gw_request *r, c
             return fail(errbuf, errlen, "%s[%zu].function.description must be a string", field, i);
         }
         json_t *f = json_pack("{s:s}", "name", name);
-        if (desc) json_object_set(f, "description", desc);
-        if (params)
-            json_object_set(f, "parameters", params);
-        else
-            json_object_set_new(f, "parameters",
-                                json_pack("{s:s,s:{}}", "type", "object", "properties"));
+        json_t *p = params ? json_incref(params)
+                           : json_pack("{s:s,s:{}}", "type", "object", "properties");
         json_t *strict = json_object_get(fn, "strict");
-        if (json_is_boolean(strict)) json_object_set(f, "strict", strict);
-        json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", f));
+        bool ok = f && p && json_object_set_new(f, "parameters", p) == 0;
+        if (!f || !ok) json_decref(p);
+        p = NULL;
+        if (ok && desc) ok = json_object_set(f, "description", desc) == 0;
+        if (ok && json_is_boolean(strict)) ok = json_object_set(f, "strict", strict) == 0;
+        json_t *tool = ok ? json_pack("{s:s,s:o}", "type", "function", "function", f) : NULL;
+        if (!ok) json_decref(f);
+        if (!tool || json_array_append_new(out, tool) != 0) {
+            json_decref(out);
+            return oom(errbuf, errlen);
+        }
     }
     r->tools = out;
     return GW_OK;
@@ -271,23 +300,32 @@ static gw_err get_fallbacks(json_t *v, const char *field, arena_t *arena, gw_par
             const char *fp = json_string_value(json_object_get(f, "provider"));
             const char *fm = json_string_value(json_object_get(f, "model"));
             id = fp && fm ? arena_printf(arena, "%s/%s", fp, fm) : NULL;
+            if (fp && fm && !id) return oom(errbuf, errlen);
         }
-        if (!id || !valid_name(id, 200) || !gw_split_model_id(id, arena, &p, &m))
+        if (!id || !valid_name(id, 200) || !is_model_id(id))
             return fail(errbuf, errlen,
                         "%s[%zu] must be \"provider/model\" or {\"provider\",\"model\"}", field, i);
-        out->fallbacks[out->nfallbacks++] = arena_strdup(arena, slice_from_cstr(id));
+        if (!gw_split_model_id(id, arena, &p, &m) ||
+            !(out->fallbacks[out->nfallbacks] = arena_strdup(arena, slice_from_cstr(id))))
+            return oom(errbuf, errlen);
+        out->nfallbacks++;
     }
     return GW_OK;
 }
 
-static json_t *load_object(slice_t body, char *errbuf, size_t errlen)
+static json_t *load_object(slice_t body, char *errbuf, size_t errlen, gw_err *e)
 {
+    *e = GW_ERR_INVALID_REQUEST;
     json_error_t jerr;
     if (body.len == 0) {
         fail(errbuf, errlen, "request body is empty; send a JSON object");
         return NULL;
     }
     json_t *root = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_out_of_memory) {
+        *e = oom(errbuf, errlen);
+        return NULL;
+    }
     if (!root) {
         fail(errbuf, errlen, "request body is not valid JSON: %s at line %d column %d", jerr.text,
              jerr.line, jerr.column);
@@ -327,8 +365,8 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
     memset(out, 0, sizeof *out);
     gw_request *r = &out->req;
     gw_err e = GW_OK;
-    json_t *root = load_object(body, errbuf, errlen);
-    if (!root) return GW_ERR_INVALID_REQUEST;
+    json_t *root = load_object(body, errbuf, errlen, &e);
+    if (!root) return e;
 
     const char *provider = json_string_value(json_object_get(root, "provider"));
     const char *model = json_string_value(json_object_get(root, "model"));
@@ -339,8 +377,12 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
     if (!provider) {
         /* Accept "provider/model" in model alone. */
         char *p, *m;
-        if (!gw_split_model_id(model, arena, &p, &m)) {
+        if (!is_model_id(model)) {
             e = fail(errbuf, errlen, "provider is required (or give model as \"provider/model\")");
+            goto out;
+        }
+        if (!gw_split_model_id(model, arena, &p, &m)) {
+            e = oom(errbuf, errlen);
             goto out;
         }
         r->provider = p;
@@ -348,6 +390,10 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
     } else {
         r->provider = arena_strdup(arena, slice_from_cstr(provider));
         r->model = arena_strdup(arena, slice_from_cstr(model));
+        if (!r->provider || !r->model) {
+            e = oom(errbuf, errlen);
+            goto out;
+        }
     }
     if (!valid_name(r->provider, 64) || !valid_name(r->model, 200)) {
         e = fail(errbuf, errlen, "provider and model must be non-empty names without spaces");
@@ -398,6 +444,10 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
                 goto out;
             }
             r->reasoning_effort = arena_strdup(arena, slice_from_cstr(json_string_value(v)));
+            if (!r->reasoning_effort) {
+                e = oom(errbuf, errlen);
+                goto out;
+            }
         }
         if ((v = json_object_get(fo, "jsonSchema")) && !json_is_null(v)) {
             if (!json_is_object(v)) {
@@ -406,6 +456,10 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
             }
             r->json_mode = true;
             r->json_schema = json_pack("{s:s,s:O}", "name", "response", "schema", v);
+            if (!r->json_schema) {
+                e = oom(errbuf, errlen);
+                goto out;
+            }
         }
         if ((e = get_fallbacks(json_object_get(fo, "fallbacks"), "featureOptions.fallbacks", arena,
                                out, errbuf, errlen)))
@@ -433,8 +487,11 @@ gw_err gw_parse_generate(slice_t body, arena_t *arena, gw_parsed_request *out, c
             e = fail(errbuf, errlen, "input.systemPrompt must be a string");
             goto out;
         }
-        if (json_string_length(sp) > 0)
-            r->system_prompt = arena_strdup(arena, slice_from_cstr(json_string_value(sp)));
+        if (json_string_length(sp) > 0 &&
+            !(r->system_prompt = arena_strdup(arena, slice_from_cstr(json_string_value(sp))))) {
+            e = oom(errbuf, errlen);
+            goto out;
+        }
     }
     if ((e = normalize_messages(json_object_get(input, "messages"), "input.messages", arena, r,
                                 errbuf, errlen)))
@@ -467,8 +524,8 @@ gw_err gw_parse_chat_completions(slice_t body, arena_t *arena, gw_parsed_request
     memset(out, 0, sizeof *out);
     gw_request *r = &out->req;
     gw_err e = GW_OK;
-    json_t *root = load_object(body, errbuf, errlen);
-    if (!root) return GW_ERR_INVALID_REQUEST;
+    json_t *root = load_object(body, errbuf, errlen, &e);
+    if (!root) return e;
     json_t *v;
 
     const char *model = json_string_value(json_object_get(root, "model"));
@@ -476,9 +533,13 @@ gw_err gw_parse_chat_completions(slice_t body, arena_t *arena, gw_parsed_request
         e = fail(errbuf, errlen, "model is required, as \"provider/model\" (see GET /v1/models)");
         goto out;
     }
-    if (!valid_name(model, 260) || !gw_split_model_id(model, arena, &r->provider, &r->model)) {
+    if (!valid_name(model, 260) || !is_model_id(model)) {
         e = fail(errbuf, errlen,
                  "model '%.100s' must be \"provider/model\", e.g. \"openai/gpt-4o-mini\"", model);
+        goto out;
+    }
+    if (!gw_split_model_id(model, arena, &r->provider, &r->model)) {
+        e = oom(errbuf, errlen);
         goto out;
     }
     if ((v = json_object_get(root, "stream")) && !json_is_null(v)) {
@@ -517,8 +578,11 @@ gw_err gw_parse_chat_completions(slice_t body, arena_t *arena, gw_parsed_request
     if ((e = get_temperature(json_object_get(root, "temperature"), "temperature", r, errbuf,
                              errlen)))
         goto out;
-    if ((v = json_object_get(root, "reasoning_effort")) && json_is_string(v))
-        r->reasoning_effort = arena_strdup(arena, slice_from_cstr(json_string_value(v)));
+    if ((v = json_object_get(root, "reasoning_effort")) && json_is_string(v) &&
+        !(r->reasoning_effort = arena_strdup(arena, slice_from_cstr(json_string_value(v))))) {
+        e = oom(errbuf, errlen);
+        goto out;
+    }
     if ((v = json_object_get(root, "n")) && !json_is_null(v) &&
         (!json_is_integer(v) || json_integer_value(v) != 1)) {
         e = fail(errbuf, errlen, "n must be 1 (one choice per request)");
