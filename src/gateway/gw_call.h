@@ -57,7 +57,7 @@ struct gw_call {
     const char *endpoint;
     gw_parsed_request pr;
     gw_caller caller;
-    char id[48]; /* "gen_..." / "chatcmpl-..." */
+    char id[48];     /* "gen_..." / "chatcmpl-..." */
     int64_t created; /* epoch seconds */
 
     /* Targets: [0] = requested, then fallbacks. */
@@ -106,7 +106,7 @@ struct gw_call {
 
     /* Outcome. */
     bool committed;
-    bool done;        /* final answer written or failed */
+    bool done; /* final answer written or failed */
     bool client_gone;
     uint64_t start_us;
     uint64_t first_token_us;
@@ -121,6 +121,9 @@ struct gw_call {
     /* Sink scratch. */
     buf_t out;
     int sink_state;
+    char *chunk_head; /* OpenAI chunk prefix, rendered once (arena) */
+    size_t chunk_head_len;
+    int chunk_head_cur; /* target index chunk_head was rendered for */
 
     uv_timer_t timer;     /* backoff / next step */
     uv_timer_t deadline;  /* whole-request deadline */

@@ -2,8 +2,11 @@
  * gw_sinks.c - the four wire encodings of a call's outcome:
  *   /api/generate        stream (named SSE events) and whole JSON body
  *   /v1/chat/completions stream (OpenAI chunks, [DONE]) and whole JSON body
- * Stream events are rendered with bounded buffers and escaped by hand (one
- * pass over the delta, no JSON tree per token); whole bodies use jansson.
+ * Everything is rendered by hand into c->out (one pass over each string, no
+ * JSON tree): a whole body is a few hundred bytes written once per request,
+ * and building + dumping it with jansson cost more than the rest of the
+ * request path together. Key order and value shapes match what the jansson
+ * version produced (tests compare them).
  */
 #include "gw_call.h"
 
@@ -40,39 +43,96 @@ static const char *cost_str(gw_call *c, char out[48])
     return money_format_pico(c->cost_pico, out);
 }
 
-static json_t *tool_calls_json(gw_call *c, bool openai)
+/* ---- small JSON writer: appends to c->out, remembers the first error ---- */
+
+typedef struct {
+    buf_t *b;
+    core_err err;
+} jw;
+
+static void jw_raw(jw *w, const char *s, size_t n)
 {
-    json_t *arr = json_array();
-    for (int i = 0; i < c->ntools; i++) {
-        gw_tool_acc *t = &c->tools[i];
-        const char *args = t->args.data ? t->args.data : "";
-        if (openai)
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", t->id ? t->id : "",
-                                                 "type", "function", "function", "name",
-                                                 t->name ? t->name : "", "arguments", args));
-        else
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "id", t->id ? t->id : "", "name",
-                                                 t->name ? t->name : "", "arguments", args));
-    }
-    return arr;
+    if (!w->err) w->err = buf_append(w->b, s, n);
 }
 
-static void respond_json(gw_call *c, json_t *j)
+#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+/* "text" with escapes; NULL is written as "". */
+static void jw_str(jw *w, const char *s, size_t n)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!s) {
+    JW_LIT(w, "\"");
+    if (!w->err && s) w->err = buf_append_json_escaped(w->b, (slice_t){s, n});
+    JW_LIT(w, "\"");
+}
+
+static void jw_cstring(jw *w, const char *s)
+{
+    jw_str(w, s, s ? strlen(s) : 0);
+}
+
+static void jw_int(jw *w, int64_t v)
+{
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[--i] = '-';
+    jw_raw(w, tmp + i, sizeof tmp - (size_t)i);
+}
+
+static void jw_bool(jw *w, bool v)
+{
+    if (v)
+        JW_LIT(w, "true");
+    else
+        JW_LIT(w, "false");
+}
+
+static void write_tool_calls(jw *w, gw_call *c, bool openai)
+{
+    JW_LIT(w, "[");
+    for (int i = 0; i < c->ntools; i++) {
+        gw_tool_acc *t = &c->tools[i];
+        if (i) JW_LIT(w, ",");
+        JW_LIT(w, "{\"id\":");
+        jw_cstring(w, t->id);
+        if (openai) {
+            JW_LIT(w, ",\"type\":\"function\",\"function\":{\"name\":");
+            jw_cstring(w, t->name);
+            JW_LIT(w, ",\"arguments\":");
+            jw_str(w, t->args.data, t->args.len);
+            JW_LIT(w, "}}");
+        } else {
+            JW_LIT(w, ",\"name\":");
+            jw_cstring(w, t->name);
+            JW_LIT(w, ",\"arguments\":");
+            jw_str(w, t->args.data, t->args.len);
+            JW_LIT(w, "}");
+        }
+    }
+    JW_LIT(w, "]");
+}
+
+/* Sends what the writer built in c->out as the whole 200 answer. */
+static void respond_built(gw_call *c, jw *w)
+{
+    if (w->err) {
+        buf_reset(&c->out);
         gw_call_respond_error(c, 500, GW_ERR_INTERNAL, "out of memory", true, -1);
         return;
     }
-    gw_call_respond_body(c, 200, "application/json", slice_from_cstr(s));
-    free(s);
+    gw_call_respond_body(c, 200, "application/json", buf_slice(&c->out));
+    buf_reset(&c->out);
 }
 
 static void fail_common(gw_call *c)
 {
-    gw_call_respond_error(c, gw_err_status(c->err), c->err, c->err_msg[0] ? c->err_msg : gw_err_code(c->err),
-                          c->err_retryable, c->err_retry_after_ms);
+    gw_call_respond_error(c, gw_err_status(c->err), c->err,
+                          c->err_msg[0] ? c->err_msg : gw_err_code(c->err), c->err_retryable,
+                          c->err_retry_after_ms);
 }
 
 /* ------------------------------------------------------------------ /api/generate stream */
@@ -141,7 +201,8 @@ static void gen_finish(gw_call *c)
                (long long)t->input, (long long)t->cached_input, (long long)t->output,
                (long long)t->reasoning, cost_str(c, cost), c->final_estimated ? "true" : "false");
     if (c->have_error) {
-        buf_printf(&c->out, "event: error\ndata: {\"code\":\"%s\",\"message\":\"", gw_err_code(c->err));
+        buf_printf(&c->out, "event: error\ndata: {\"code\":\"%s\",\"message\":\"",
+                   gw_err_code(c->err));
         buf_append_json_escaped(&c->out, slice_from_cstr(c->err_msg));
         buf_printf(&c->out, "\",\"retryable\":%s", c->err_retryable ? "true" : "false");
         if (c->err_status) buf_printf(&c->out, ",\"provider_status\":%d", c->err_status);
@@ -166,26 +227,54 @@ static void genj_finish(gw_call *c)
 {
     char cost[48];
     int cur = c->cur < c->ntargets ? c->cur : c->ntargets - 1;
-    json_t *output = json_pack("{s:s%,s:o,s:s}", "text", c->text.data ? c->text.data : "",
-                               c->text.len, "tool_calls", tool_calls_json(c, false),
-                               "finish_reason", gw_call_finish_name(c));
-    if (c->reasoning.len)
-        json_object_set_new(output, "reasoning", json_stringn(c->reasoning.data, c->reasoning.len));
     token_usage_t *t = &c->final_tokens;
-    json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:o,s:{s:I,s:I,s:I,s:I},s:{s:s,s:b},s:I,s:o}", "id", c->id, "provider",
-        c->targets[cur].provider, "model", c->targets[cur].model, "output", output, "usage",
-        "input_tokens", (json_int_t)t->input, "cached_input_tokens", (json_int_t)t->cached_input,
-        "output_tokens", (json_int_t)t->output, "reasoning_tokens", (json_int_t)t->reasoning,
-        "cost", "usd", cost_str(c, cost), "estimated", c->final_estimated, "latency_ms",
-        (json_int_t)c->latency_ms, "ttft_ms",
-        c->ttft_ms >= 0 ? json_integer(c->ttft_ms) : json_null());
-    if (j && cur > 0) {
-        char from[300];
-        snprintf(from, sizeof from, "%s/%s", c->targets[0].provider, c->targets[0].model);
-        json_object_set_new(j, "fallback_from", json_string(from));
+    jw w = {&c->out, CORE_OK};
+    buf_reset(&c->out);
+    JW_LIT(&w, "{\"id\":");
+    jw_cstring(&w, c->id);
+    JW_LIT(&w, ",\"provider\":");
+    jw_cstring(&w, c->targets[cur].provider);
+    JW_LIT(&w, ",\"model\":");
+    jw_cstring(&w, c->targets[cur].model);
+    JW_LIT(&w, ",\"output\":{\"text\":");
+    jw_str(&w, c->text.data, c->text.len);
+    JW_LIT(&w, ",\"tool_calls\":");
+    write_tool_calls(&w, c, false);
+    JW_LIT(&w, ",\"finish_reason\":");
+    jw_cstring(&w, gw_call_finish_name(c));
+    if (c->reasoning.len) {
+        JW_LIT(&w, ",\"reasoning\":");
+        jw_str(&w, c->reasoning.data, c->reasoning.len);
     }
-    respond_json(c, j);
+    JW_LIT(&w, "},\"usage\":{\"input_tokens\":");
+    jw_int(&w, t->input);
+    JW_LIT(&w, ",\"cached_input_tokens\":");
+    jw_int(&w, t->cached_input);
+    JW_LIT(&w, ",\"output_tokens\":");
+    jw_int(&w, t->output);
+    JW_LIT(&w, ",\"reasoning_tokens\":");
+    jw_int(&w, t->reasoning);
+    JW_LIT(&w, "},\"cost\":{\"usd\":");
+    jw_cstring(&w, cost_str(c, cost));
+    JW_LIT(&w, ",\"estimated\":");
+    jw_bool(&w, c->final_estimated);
+    JW_LIT(&w, "},\"latency_ms\":");
+    jw_int(&w, c->latency_ms);
+    JW_LIT(&w, ",\"ttft_ms\":");
+    if (c->ttft_ms >= 0)
+        jw_int(&w, c->ttft_ms);
+    else
+        JW_LIT(&w, "null");
+    if (cur > 0) {
+        JW_LIT(&w, ",\"fallback_from\":\"");
+        if (!w.err)
+            w.err = buf_append_json_escaped(&c->out, slice_from_cstr(c->targets[0].provider));
+        JW_LIT(&w, "/");
+        if (!w.err) w.err = buf_append_json_escaped(&c->out, slice_from_cstr(c->targets[0].model));
+        JW_LIT(&w, "\"");
+    }
+    JW_LIT(&w, "}");
+    respond_built(c, &w);
 }
 
 static void nop_commit(gw_call *c)
@@ -203,14 +292,30 @@ const gw_sink gw_sink_generate_json = {false, nop_commit, nop_event, genj_finish
 
 /* ------------------------------------------------------------------ /v1 stream */
 
+/* "data: {...,\"choices\":[" is the same for every chunk of a call once it is
+ * committed (the target no longer changes): render it once into the arena. */
 static void oai_chunk_open(gw_call *c)
 {
-    char model[300];
-    buf_printf(&c->out, "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-                        "\"model\":\"",
-               c->id, (long long)c->created);
-    buf_append_json_escaped(&c->out, slice_from_cstr(model_label(c, model, sizeof model)));
-    buf_append_cstr(&c->out, "\",\"system_fingerprint\":null,\"choices\":[");
+    int cur = c->cur < c->ntargets ? c->cur : c->ntargets - 1;
+    if (!c->chunk_head || c->chunk_head_cur != cur) {
+        char model[300];
+        buf_t head;
+        buf_init(&head, 0);
+        jw w = {&head, CORE_OK};
+        JW_LIT(&w, "data: {\"id\":");
+        jw_cstring(&w, c->id);
+        JW_LIT(&w, ",\"object\":\"chat.completion.chunk\",\"created\":");
+        jw_int(&w, c->created);
+        JW_LIT(&w, ",\"model\":");
+        jw_cstring(&w, model_label(c, model, sizeof model));
+        JW_LIT(&w, ",\"system_fingerprint\":null,\"choices\":[");
+        c->chunk_head = w.err ? NULL : arena_strdup(&c->arena, buf_slice(&head));
+        c->chunk_head_len = head.len;
+        c->chunk_head_cur = cur;
+        buf_free(&head);
+        if (!c->chunk_head) return;
+    }
+    buf_append(&c->out, c->chunk_head, c->chunk_head_len);
 }
 
 static void oai_chunk_close(gw_call *c)
@@ -232,8 +337,8 @@ static void oai_commit(gw_call *c)
 
 static void oai_event(gw_call *c, const gw_event *ev)
 {
-    if (ev->type != GW_EV_TEXT && ev->type != GW_EV_REASONING && ev->type != GW_EV_TOOL_CALL_START &&
-        ev->type != GW_EV_TOOL_ARGS)
+    if (ev->type != GW_EV_TEXT && ev->type != GW_EV_REASONING &&
+        ev->type != GW_EV_TOOL_CALL_START && ev->type != GW_EV_TOOL_ARGS)
         return;
     oai_chunk_open(c);
     buf_append_cstr(&c->out, "{\"index\":0,\"delta\":{");
@@ -317,29 +422,47 @@ const gw_sink gw_sink_openai_stream = {true, oai_commit, oai_event, oai_finish, 
 static void oaij_finish(gw_call *c)
 {
     char model[300], cost[48];
-    json_t *msg = json_pack("{s:s,s:n}", "role", "assistant", "refusal");
-    if (c->ntools) {
-        json_object_set_new(msg, "content",
-                            c->text.len ? json_stringn(c->text.data, c->text.len) : json_null());
-        json_object_set_new(msg, "tool_calls", tool_calls_json(c, true));
-    } else {
-        json_object_set_new(msg, "content", json_stringn(c->text.data ? c->text.data : "", c->text.len));
-    }
-    if (c->reasoning.len)
-        json_object_set_new(msg, "reasoning_content",
-                            json_stringn(c->reasoning.data, c->reasoning.len));
     token_usage_t *t = &c->final_tokens;
-    json_t *j = json_pack(
-        "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:{s:I,s:I,s:I,s:{s:I},s:{s:I}},s:{s:s,s:b}}",
-        "id", c->id, "object", "chat.completion", "created", (json_int_t)c->created, "model",
-        model_label(c, model, sizeof model), "choices", "index", 0, "message", msg, "logprobs",
-        "finish_reason", gw_call_finish_name(c), "usage", "prompt_tokens", (json_int_t)t->input,
-        "completion_tokens", (json_int_t)t->output, "total_tokens",
-        (json_int_t)(t->input + t->output), "prompt_tokens_details", "cached_tokens",
-        (json_int_t)t->cached_input, "completion_tokens_details", "reasoning_tokens",
-        (json_int_t)t->reasoning, "cost", "usd", cost_str(c, cost), "estimated",
-        c->final_estimated);
-    respond_json(c, j);
+    jw w = {&c->out, CORE_OK};
+    buf_reset(&c->out);
+    JW_LIT(&w, "{\"id\":");
+    jw_cstring(&w, c->id);
+    JW_LIT(&w, ",\"object\":\"chat.completion\",\"created\":");
+    jw_int(&w, c->created);
+    JW_LIT(&w, ",\"model\":");
+    jw_cstring(&w, model_label(c, model, sizeof model));
+    JW_LIT(&w, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"refusal\":null,"
+               "\"content\":");
+    if (c->ntools && !c->text.len)
+        JW_LIT(&w, "null");
+    else
+        jw_str(&w, c->text.data, c->text.len);
+    if (c->ntools) {
+        JW_LIT(&w, ",\"tool_calls\":");
+        write_tool_calls(&w, c, true);
+    }
+    if (c->reasoning.len) {
+        JW_LIT(&w, ",\"reasoning_content\":");
+        jw_str(&w, c->reasoning.data, c->reasoning.len);
+    }
+    JW_LIT(&w, "},\"logprobs\":null,\"finish_reason\":");
+    jw_cstring(&w, gw_call_finish_name(c));
+    JW_LIT(&w, "}],\"usage\":{\"prompt_tokens\":");
+    jw_int(&w, t->input);
+    JW_LIT(&w, ",\"completion_tokens\":");
+    jw_int(&w, t->output);
+    JW_LIT(&w, ",\"total_tokens\":");
+    jw_int(&w, t->input + t->output);
+    JW_LIT(&w, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    jw_int(&w, t->cached_input);
+    JW_LIT(&w, "},\"completion_tokens_details\":{\"reasoning_tokens\":");
+    jw_int(&w, t->reasoning);
+    JW_LIT(&w, "}},\"cost\":{\"usd\":");
+    jw_cstring(&w, cost_str(c, cost));
+    JW_LIT(&w, ",\"estimated\":");
+    jw_bool(&w, c->final_estimated);
+    JW_LIT(&w, "}}");
+    respond_built(c, &w);
 }
 
 const gw_sink gw_sink_openai_json = {false, nop_commit, nop_event, oaij_finish, fail_common};

@@ -3,6 +3,10 @@
  * deepseek, local servers and Eden v3: request body, SSE chunk parser,
  * non-stream parser, error mapping, model list. See provider_oai.h.
  *
+ * Each chunk (and a whole answer) is read by a tree-free fast path
+ * (json_scan.h) when it has the usual shape - text, reasoning, finish reason,
+ * integer usage - and by jansson otherwise; both emit the same events.
+ *
  * The stream is a small state machine (STREAMING -> ENDED on [DONE], or
  * FAILED after an ERROR) over sse_parser events; tool calls are tracked in
  * slots numbered in order of first appearance, which become the normalized
@@ -11,6 +15,7 @@
 #include "provider_oai.h"
 
 #include "../core/sse_parser.h"
+#include "json_scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,8 +317,9 @@ typedef struct {
     bool whole_body; /* parse_response: each tool_calls element is its own call */
     sse_parser sse;
     gw_sink sink;
-    oai_tool tools[GW_MAX_TOOL_CALLS];
-    int ntools;
+    oai_tool *tools; /* grown on demand up to GW_MAX_TOOL_CALLS */
+    int ntools, tools_cap;
+    buf_t scratch[2]; /* decoded strings of the fast path (escapes only) */
 } oai_stream;
 
 static void stream_fail(oai_stream *s, core_err failure, gw_err code, const char *message)
@@ -402,6 +408,16 @@ static int tool_slot(oai_stream *s, json_t *frag)
                     "the provider sent too many tool calls");
         return -1;
     }
+    if (s->ntools == s->tools_cap) {
+        int cap = s->tools_cap ? MIN(s->tools_cap * 2, GW_MAX_TOOL_CALLS) : 4;
+        oai_tool *grown = realloc(s->tools, (size_t)cap * sizeof(*grown));
+        if (!grown) {
+            stream_fail(s, CORE_ENOMEM, GW_ERR_INTERNAL, "out of memory");
+            return -1;
+        }
+        s->tools = grown;
+        s->tools_cap = cap;
+    }
     oai_tool *t = &s->tools[s->ntools];
     memset(t, 0, sizeof(*t));
     t->wire_index = wire;
@@ -457,9 +473,8 @@ static gw_finish finish_from_raw(const char *raw)
     return GW_FIN_OTHER;
 }
 
-static void handle_finish(oai_stream *s, json_t *reason)
+static void handle_finish(oai_stream *s, const char *raw)
 {
-    const char *raw = json_string_value(reason);
     if (!raw) return;
     if (strcmp(raw, "insufficient_system_resource") == 0) {
         /* DeepSeek ran out of capacity mid-answer: an overload, not success */
@@ -487,10 +502,27 @@ static void synthesize_finish(oai_stream *s)
     gw_sink_finish(&s->sink, s->ntools > 0 ? GW_FIN_TOOL_CALLS : GW_FIN_STOP, SLICE_NULL);
 }
 
-static void keep_usage(oai_stream *s, json_t *usage, slice_t raw)
+/* Clamps, sets the provider cost (pico, or -1) and keeps u. */
+static void keep_usage_counts(oai_stream *s, gw_usage *u, int64_t provider_cost_pico)
+{
+    if (u->tokens.cached_input > u->tokens.input) u->tokens.cached_input = u->tokens.input;
+    if (u->tokens.reasoning > u->tokens.output) u->tokens.reasoning = u->tokens.output;
+    u->provider_cost_pico = provider_cost_pico;
+    u->exact = true;
+    gw_sink_keep_usage(&s->sink, u);
+}
+
+/* OpenRouter-style usage.cost, or a top-level cost (Eden v3), in raw text. */
+static int64_t provider_cost(slice_t raw)
 {
     static const char *const cost_in_usage[] = {"usage", "cost"};
     static const char *const cost_top[] = {"cost"};
+    int64_t pico = gw_adapter_cost_at(raw, cost_in_usage, 2);
+    return pico >= 0 ? pico : gw_adapter_cost_at(raw, cost_top, 1);
+}
+
+static void keep_usage(oai_stream *s, json_t *usage, slice_t raw)
+{
     gw_usage u;
     memset(&u, 0, sizeof(u));
     u.tokens.input = gw_adapter_json_count(usage, "prompt_tokens");
@@ -504,13 +536,7 @@ static void keep_usage(oai_stream *s, json_t *usage, slice_t raw)
             gw_adapter_json_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
     u.tokens.reasoning = gw_adapter_json_count(json_object_get(usage, "completion_tokens_details"),
                                                "reasoning_tokens");
-    if (u.tokens.cached_input > u.tokens.input) u.tokens.cached_input = u.tokens.input;
-    if (u.tokens.reasoning > u.tokens.output) u.tokens.reasoning = u.tokens.output;
-    /* OpenRouter-style usage.cost, or a top-level cost (Eden v3) */
-    u.provider_cost_pico = gw_adapter_cost_at(raw, cost_in_usage, 2);
-    if (u.provider_cost_pico < 0) u.provider_cost_pico = gw_adapter_cost_at(raw, cost_top, 1);
-    u.exact = true;
-    gw_sink_keep_usage(&s->sink, &u);
+    keep_usage_counts(s, &u, provider_cost(raw));
 }
 
 static void emit_string(oai_stream *s, gw_ev_type type, json_t *v)
@@ -573,11 +599,190 @@ static bool handle_object(oai_stream *s, json_t *obj, slice_t raw)
         {
             if (!handle_tool_fragment(s, frag)) return false;
         }
-        handle_finish(s, json_object_get(choice, "finish_reason"));
+        handle_finish(s, json_string_value(json_object_get(choice, "finish_reason")));
     }
     json_t *usage = json_object_get(obj, "usage");
     if (json_is_object(usage)) keep_usage(s, usage, raw);
     return true;
+}
+
+/* ---- fast path ----------------------------------------------------------- */
+
+bool gw_oai_fast_path = true;
+
+/* gw_adapter_json_count on raw text: false when only jansson can say (a real). */
+static bool fast_count(slice_t obj, const char *key, int64_t *out)
+{
+    slice_t v = gw_json_member(obj, key);
+    *out = 0;
+    if (!v.len || (v.ptr[0] != '-' && (v.ptr[0] < '0' || v.ptr[0] > '9'))) return true;
+    int64_t n;
+    if (!gw_json_integer(v, &n)) return false;
+    *out = n < 0 ? 0 : n;
+    return true;
+}
+
+static bool fast_usage(slice_t usage, gw_usage *u)
+{
+    memset(u, 0, sizeof(*u));
+    bool ok = fast_count(usage, "prompt_tokens", &u->tokens.input) &&
+              fast_count(usage, "completion_tokens", &u->tokens.output);
+    if (gw_json_member(usage, "prompt_cache_hit_tokens").ptr)
+        ok = ok && fast_count(usage, "prompt_cache_hit_tokens", &u->tokens.cached_input);
+    else
+        ok = ok && fast_count(gw_json_member(usage, "prompt_tokens_details"), "cached_tokens",
+                              &u->tokens.cached_input);
+    return ok && fast_count(gw_json_member(usage, "completion_tokens_details"), "reasoning_tokens",
+                            &u->tokens.reasoning);
+}
+
+/* Decoded string value (json_string_value semantics: {NULL,0} for a
+ * non-string), into scratch when it has escapes. false on OOM (failed). */
+static bool fast_string(oai_stream *s, slice_t raw, int which, slice_t *out)
+{
+    *out = SLICE_NULL;
+    if (!gw_json_is_string(raw)) return true;
+    if (gw_json_string(raw, &s->scratch[which], out) == CORE_OK) return true;
+    stream_fail(s, CORE_ENOMEM, GW_ERR_INTERNAL, "out of memory");
+    return false;
+}
+
+static bool fast_text(oai_stream *s, gw_ev_type type, slice_t raw)
+{
+    slice_t text;
+    if (!fast_string(s, raw, 0, &text)) return false;
+    if (text.ptr) gw_sink_text(&s->sink, type, text);
+    return true;
+}
+
+/* gw_adapter_cost_at on an already located value (SLICE_NULL: -1). */
+static int64_t fast_cost(slice_t raw)
+{
+    slice_t text;
+    int64_t pico;
+    if (!raw.ptr) return -1;
+    if (!gw_adapter_json_string_body(raw, &text)) text = raw; /* decimal string or number */
+    return gw_adapter_usd_to_pico(text, &pico) == CORE_OK ? pico : -1;
+}
+
+/* handle_object for a chunk or answer of the usual shape, read straight from
+ * the text with one pass per object level: 1 handled, 0 handled and failed,
+ * -1 not handled (nothing was emitted; the jansson path decides). Errors,
+ * tool calls and content parts always take the jansson path. Duplicate keys:
+ * the last wins, as in jansson. */
+static int fast_handle(oai_stream *s, slice_t text)
+{
+    slice_t obj, key, value, elem;
+    slice_t error = SLICE_NULL, id = SLICE_NULL, model = SLICE_NULL, choices = SLICE_NULL,
+            usage = SLICE_NULL, cost = SLICE_NULL;
+    gw_json_iter it;
+    if (gw_json_check(text, &obj) != GW_JSON_VALID || !gw_json_object_begin(obj, &it)) return -1;
+    while (gw_json_object_next(&it, &key, &value)) {
+        if (slice_eq_cstr(key, "error"))
+            error = value;
+        else if (slice_eq_cstr(key, "id"))
+            id = value;
+        else if (slice_eq_cstr(key, "model"))
+            model = value;
+        else if (slice_eq_cstr(key, "choices"))
+            choices = value;
+        else if (slice_eq_cstr(key, "usage"))
+            usage = value;
+        else if (slice_eq_cstr(key, "cost"))
+            cost = value;
+    }
+    if (error.ptr && !gw_json_is_null(error)) return -1;
+
+    /* choice 0: the first element whose index is absent or 0 */
+    slice_t delta = SLICE_NULL, finish = SLICE_NULL;
+    bool have_choice = false;
+    if (gw_json_array_begin(choices, &it)) {
+        while (!have_choice && gw_json_array_next(&it, &elem)) {
+            slice_t index = SLICE_NULL, d = SLICE_NULL, f = SLICE_NULL;
+            gw_json_iter members;
+            if (gw_json_object_begin(elem, &members)) {
+                while (gw_json_object_next(&members, &key, &value)) {
+                    if (slice_eq_cstr(key, "index"))
+                        index = value;
+                    else if (slice_eq_cstr(key, s->whole_body ? "message" : "delta"))
+                        d = value;
+                    else if (slice_eq_cstr(key, "finish_reason"))
+                        f = value;
+                }
+            }
+            if (!index.ptr || slice_eq_cstr(index, "0") || slice_eq_cstr(index, "-0")) {
+                delta = d;
+                finish = f;
+                have_choice = true;
+            }
+        }
+    }
+    slice_t reasoning_content = SLICE_NULL, reasoning = SLICE_NULL, content = SLICE_NULL,
+            tools = SLICE_NULL;
+    if (gw_json_object_begin(delta, &it)) {
+        while (gw_json_object_next(&it, &key, &value)) {
+            if (slice_eq_cstr(key, "content"))
+                content = value;
+            else if (slice_eq_cstr(key, "reasoning_content"))
+                reasoning_content = value;
+            else if (slice_eq_cstr(key, "reasoning"))
+                reasoning = value;
+            else if (slice_eq_cstr(key, "tool_calls"))
+                tools = value;
+        }
+    }
+    if (content.len && content.ptr[0] == '[') return -1;
+    if (gw_json_array_begin(tools, &it) && gw_json_array_next(&it, &elem)) return -1;
+    gw_usage u;
+    bool have_usage = usage.len && usage.ptr[0] == '{';
+    if (have_usage && !fast_usage(usage, &u)) return -1;
+
+    /* Committed to the fast path from here on. */
+    slice_t id_text, model_text;
+    if (!fast_string(s, id, 0, &id_text) || !fast_string(s, model, 1, &model_text)) return 0;
+    gw_sink_start(&s->sink, id_text, model_text);
+    if (s->whole_body && !have_choice) {
+        stream_fail(s, CORE_EPARSE, GW_ERR_PROVIDER_ERROR, "the provider's answer has no choices");
+        return 0;
+    }
+    if (have_choice) {
+        if (!fast_text(s, GW_EV_REASONING, reasoning_content) ||
+            !fast_text(s, GW_EV_REASONING, reasoning) || !fast_text(s, GW_EV_TEXT, content))
+            return 0;
+        if (gw_json_is_string(finish)) {
+            slice_t reason;
+            buf_t *z = &s->scratch[1];
+            if (!fast_string(s, finish, 0, &reason)) return 0;
+            buf_reset(z); /* NUL-terminated copy: handle_finish reads a C string */
+            if (buf_append_slice(z, reason) != CORE_OK) {
+                stream_fail(s, CORE_ENOMEM, GW_ERR_INTERNAL, "out of memory");
+                return 0;
+            }
+            handle_finish(s, z->data);
+            if (s->state == OAI_FAILED) return 0;
+        }
+    }
+    if (have_usage) {
+        int64_t pico = fast_cost(gw_json_member(usage, "cost"));
+        keep_usage_counts(s, &u, pico >= 0 ? pico : fast_cost(cost));
+    }
+    return 1;
+}
+
+/* One payload (a chunk, or the whole answer): fast path, else jansson. */
+static bool handle_payload(oai_stream *s, slice_t data, const char *non_json_message)
+{
+    int fast = gw_oai_fast_path ? fast_handle(s, data) : -1;
+    if (fast >= 0) return fast == 1;
+    json_t *obj = gw_adapter_json_parse(data);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        stream_fail(s, CORE_EPARSE, GW_ERR_PROVIDER_ERROR, non_json_message);
+        return false;
+    }
+    bool ok = handle_object(s, obj, data);
+    json_decref(obj);
+    return ok;
 }
 
 static int on_sse_event(void *ud, const sse_event *ev)
@@ -591,15 +796,7 @@ static int on_sse_event(void *ud, const sse_event *ev)
         s->state = OAI_ENDED;
         return 0;
     }
-    json_t *obj = gw_adapter_json_parse(data);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        stream_fail(s, CORE_EPARSE, GW_ERR_PROVIDER_ERROR, "the provider sent a non-JSON event");
-        return 1;
-    }
-    bool ok = handle_object(s, obj, data);
-    json_decref(obj);
-    return ok ? 0 : 1;
+    return handle_payload(s, data, "the provider sent a non-JSON event") ? 0 : 1;
 }
 
 gw_stream *gw_oai_stream_new(const gw_oai_dialect *d, const gw_request *req, gw_emit_fn emit,
@@ -609,6 +806,8 @@ gw_stream *gw_oai_stream_new(const gw_oai_dialect *d, const gw_request *req, gw_
     if (!s) return NULL;
     s->dialect = d;
     s->state = OAI_STREAMING;
+    buf_init(&s->scratch[0], GW_MAX_SSE_EVENT);
+    buf_init(&s->scratch[1], GW_MAX_SSE_EVENT);
     gw_sink_init(&s->sink, emit, ud);
     sse_parser_init(&s->sse, GW_MAX_SSE_LINE, GW_MAX_SSE_EVENT, on_sse_event, NULL, s);
     return (gw_stream *)s;
@@ -651,6 +850,9 @@ void gw_oai_stream_free(gw_stream *gs)
         free(s->tools[i].name);
         buf_free(&s->tools[i].args);
     }
+    free(s->tools);
+    buf_free(&s->scratch[0]);
+    buf_free(&s->scratch[1]);
     sse_parser_free(&s->sse);
     free(s);
 }
@@ -670,18 +872,17 @@ void gw_oai_parse_response(const gw_oai_dialect *d, const gw_request *req, slice
     gw_sink_init(&s->sink, emit, ud);
     s->dialect = d;
     s->whole_body = true;
-    json_t *obj = gw_adapter_json_parse(body);
-    if (!json_is_object(obj)) {
-        stream_fail(s, CORE_EPARSE, GW_ERR_PROVIDER_ERROR, "the provider sent a non-JSON answer");
-    } else if (handle_object(s, obj, body)) {
-        synthesize_finish(s);
-    }
-    json_decref(obj);
+    buf_init(&s->scratch[0], GW_MAX_RESPONSE_BODY);
+    buf_init(&s->scratch[1], GW_MAX_RESPONSE_BODY);
+    if (handle_payload(s, body, "the provider sent a non-JSON answer")) synthesize_finish(s);
     gw_sink_end(&s->sink, true);
     for (int i = 0; i < s->ntools; i++) {
         free(s->tools[i].id);
         free(s->tools[i].name);
         buf_free(&s->tools[i].args);
     }
+    free(s->tools);
+    buf_free(&s->scratch[0]);
+    buf_free(&s->scratch[1]);
     free(s);
 }

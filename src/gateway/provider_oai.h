@@ -33,6 +33,12 @@ typedef struct {
     bool deepseek_rules;
 } gw_oai_dialect;
 
+/* Chunks and answers of the usual shape are read without building a JSON
+ * tree (json_scan.h); everything else goes through jansson, with the same
+ * events either way. true by default; tests turn it off to compare the two
+ * paths. Set it only while no parser runs. */
+extern bool gw_oai_fast_path;
+
 /* True for OpenAI's reasoning families (o1*, o3*, o4*, gpt-5*). */
 bool gw_oai_is_reasoning_model(const char *model);
 
