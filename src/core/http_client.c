@@ -19,6 +19,11 @@
  * with CURL_WRITEFUNC_PAUSE, which makes libcurl keep those bytes and stop
  * reading the socket until we un-pause it.
  *
+ * Easy handles are pooled per client (curl_easy_reset on release, every
+ * option re-applied on reuse): curl_easy_init/cleanup per call cost more than
+ * the rest of a small proxied exchange. The receive buffer is kept small
+ * (CURLOPT_BUFFERSIZE) because a long-lived stream holds it for its lifetime.
+ *
  * Each call owns a uv_timer_t for first-byte and idle deadlines. The timer is
  * lazy: body bytes only record the time of the last activity and the timer,
  * when it fires, re-arms itself for whatever is left.
@@ -37,6 +42,8 @@
 #include <strings.h>
 
 enum {
+    EASY_POOL_MAX = 64,          /* idle easy handles kept for reuse */
+    RECEIVE_BUFFER_BYTES = 8192, /* per transfer; libcurl's default is 16 KiB */
     DEFAULT_CONNECT_TIMEOUT_MS = 5000,
     DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60000,
     DEFAULT_IDLE_TIMEOUT_MS = 60000,
@@ -115,6 +122,8 @@ struct http_client {
     sock_watch *watches;
     http_client_call *calls;
     call_queue start_queue, resume_queue, done_queue;
+    CURL *easy_pool[EASY_POOL_MAX]; /* reset handles ready for the next call */
+    size_t easy_pooled;
     size_t open_handles; /* uv handles not yet through their close callback */
     bool closing;        /* http_client_close was called */
     bool torn_down;      /* multi cleaned up, own handles closing */
@@ -550,9 +559,25 @@ static void on_call_timer_closed(uv_handle_t *handle)
     handle_closed(c);
 }
 
+static CURL *easy_acquire(http_client *c)
+{
+    return c->easy_pooled ? c->easy_pool[--c->easy_pooled] : curl_easy_init();
+}
+
+/* The handle must be out of the multi. */
+static void easy_release(http_client *c, CURL *easy)
+{
+    if (!c->closing && c->easy_pooled < EASY_POOL_MAX) {
+        curl_easy_reset(easy);
+        c->easy_pool[c->easy_pooled++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
 static void free_call_resources(http_client_call *call)
 {
-    if (call->easy) curl_easy_cleanup(call->easy);
+    if (call->easy) easy_release(call->client, call->easy);
     curl_slist_free_all(call->request_headers);
     buf_free(&call->header_bytes);
     free(call->spans);
@@ -657,6 +682,8 @@ static void teardown(http_client *c)
         close_watch(c, c->watches);
     }
     c->torn_down = true;
+    while (c->easy_pooled)
+        curl_easy_cleanup(c->easy_pool[--c->easy_pooled]);
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
     uv_idle_stop(&c->idle);
@@ -729,6 +756,7 @@ static core_err configure_easy(http_client_call *call, const http_client_request
     SET(CURLOPT_ERRORBUFFER, call->curl_error);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER_BYTES);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_KEEPIDLE, 30L);
     SET(CURLOPT_TCP_KEEPINTVL, 15L);
@@ -797,7 +825,7 @@ core_err http_client_start(http_client *c, const http_client_request *req, http_
     call->on_data = req->on_data;
     call->on_done = req->on_done;
     call->ud = req->ud;
-    call->easy = curl_easy_init();
+    call->easy = easy_acquire(c);
     if (!call->easy) goto fail;
     err = configure_easy(call, req);
     if (err) goto fail;

@@ -35,7 +35,7 @@
 _Static_assert(sizeof(((http_message *)0)->header_names) / sizeof(http_span) == HTTP_MAX_HEADERS,
                "parser and server must agree on HTTP_MAX_HEADERS");
 
-#define READ_CHUNK        16384
+#define READ_CHUNK        65536 /* the loop's shared read buffer */
 #define READ_SLACK        65536 /* room beyond header+body limits for pipelined bytes */
 #define RESP_HEADERS_MAX  65536
 #define LINGER_MS         2000
@@ -114,6 +114,7 @@ struct http_loop {
     bool hooks_started;
     bool loop_ok; /* uv_loop_init succeeded: the wakeup handle exists */
     uint64_t rng;
+    char *read_buf; /* READ_CHUNK bytes shared by every connection of the loop */
 };
 
 struct http_server {
@@ -567,22 +568,23 @@ static buf_t *read_target(http_conn *c)
     return (c->req_active || c->pending.len || c->phase == PHASE_LINGER) ? &c->pending : &c->in;
 }
 
+/* Every read lands in the loop's shared buffer and only the bytes that came
+ * are copied into the connection's own buffer, so an idle or streaming
+ * connection holds its request's bytes, not a read-sized buffer (the copy is
+ * cheap next to the syscall). */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
+    (void)suggested;
     http_conn *c = h->data;
     buf_t *b = read_target(c);
-    if (c->phase == PHASE_LINGER) buf_reset(b);
-    if (b->cap < b->len + 1 + 1024) {
-        size_t want = MAX((size_t)READ_CHUNK, b->len);
-        if (b->max && want > b->max - b->len) want = b->max - b->len;
-        if (want == 0 || buf_reserve(b, want) != CORE_OK) {
-            *out = uv_buf_init(NULL, 0); /* read callback gets UV_ENOBUFS */
-            return;
-        }
+    size_t room = READ_CHUNK;
+    if (c->phase != PHASE_LINGER && b->max) room = MIN(room, b->max - b->len);
+    if (!c->lp->read_buf) c->lp->read_buf = malloc(READ_CHUNK);
+    if (room == 0 || !c->lp->read_buf) {
+        *out = uv_buf_init(NULL, 0); /* read callback gets UV_ENOBUFS */
+        return;
     }
-    size_t room = b->cap - b->len - 1;
-    if (b->max && room > b->max - b->len) room = b->max - b->len;
-    *out = uv_buf_init(b->data + b->len, (unsigned)room);
+    *out = uv_buf_init(c->lp->read_buf, (unsigned)room);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *ubuf)
@@ -609,12 +611,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *ubuf)
             conn_close(c);
         return;
     }
-    if (nread == 0) return;
+    if (nread == 0 || c->phase == PHASE_LINGER) return; /* lingering: input is discarded */
     buf_t *b = read_target(c);
-    b->len += (size_t)nread;
-    b->data[b->len] = '\0';
-    if (c->phase == PHASE_LINGER) {
-        buf_reset(b);
+    if (buf_append(b, ubuf->base, (size_t)nread) != CORE_OK) {
+        if (c->req_active)
+            conn_abort(c);
+        else
+            send_error_and_close(c, 413, "request too large");
         return;
     }
     if (!c->req_active) conn_process(c);
@@ -977,6 +980,7 @@ void http_server_wait(http_server *s)
     for (int i = 0; i < s->nloops; i++) {
         uv_thread_join(&s->loops[i].thread);
         if (s->loops[i].listen_fd >= 0) close(s->loops[i].listen_fd);
+        free(s->loops[i].read_buf);
     }
     uv_mutex_destroy(&s->start_lock);
     uv_cond_destroy(&s->start_cond);

@@ -16,6 +16,39 @@
 #define GW_MAX_ERROR_BODY (64u * 1024u)
 #define GW_MAX_OUTPUT     (64u << 20) /* accumulated text per call */
 
+/* Call ids have random_id's shape ("<prefix>" + 10 chars of ms time + 16
+ * random chars) but come from a per-thread xorshift generator seeded once
+ * from getrandom: they must be unique, not secret, and a getrandom syscall
+ * per request showed up in profiles. */
+static void make_call_id(const char *prefix, char *out, size_t outsz)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    static _Thread_local uint64_t state;
+    size_t plen = strlen(prefix);
+    if (outsz < plen + 27) {
+        if (outsz) out[0] = '\0';
+        return;
+    }
+    if (!state && (random_bytes(&state, sizeof state) != CORE_OK || !state))
+        state = time_mono_us() | 1;
+    memcpy(out, prefix, plen);
+    char *p = out + plen;
+    uint64_t ms = (uint64_t)time_wall_ms();
+    for (int i = 9; i >= 0; i--) {
+        p[i] = alphabet[ms & 31];
+        ms >>= 5;
+    }
+    for (int half = 0; half < 2; half++) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        uint64_t r = state * 0x2545F4914F6CDD1DULL;
+        for (int i = 0; i < 8; i++)
+            p[10 + half * 8 + i] = alphabet[(r >> (i * 5)) & 31];
+    }
+    p[26] = '\0';
+}
+
 static void call_next(gw_call *c);
 static void attempt_start(gw_call *c);
 static void call_unref(gw_call *c);
@@ -30,7 +63,8 @@ static void on_handle_closed(uv_handle_t *h)
     buf_free(&c->text);
     buf_free(&c->reasoning);
     buf_free(&c->out);
-    for (int i = 0; i < c->ntools; i++) buf_free(&c->tools[i].args);
+    for (int i = 0; i < c->ntools; i++)
+        buf_free(&c->tools[i].args);
     gw_request_release(&c->pr.req);
     gw_app_caller_release(&c->caller);
     arena_free(&c->arena);
@@ -140,7 +174,8 @@ static void reset_output(gw_call *c)
 {
     buf_reset(&c->text);
     buf_reset(&c->reasoning);
-    for (int i = 0; i < c->ntools; i++) buf_free(&c->tools[i].args);
+    for (int i = 0; i < c->ntools; i++)
+        buf_free(&c->tools[i].args);
     c->ntools = 0;
     memset(&c->usage, 0, sizeof c->usage);
     c->usage.provider_cost_pico = -1;
@@ -168,7 +203,8 @@ static void settle_cost(gw_call *c)
         int64_t in = gw_tokens_estimate_request(&c->pr.req);
         int64_t rsn = gw_tokens_estimate(buf_slice(&c->reasoning));
         int64_t out = gw_tokens_estimate(buf_slice(&c->text)) + rsn;
-        for (int i = 0; i < c->ntools; i++) out += gw_tokens_estimate(buf_slice(&c->tools[i].args));
+        for (int i = 0; i < c->ntools; i++)
+            out += gw_tokens_estimate(buf_slice(&c->tools[i].args));
         if (t.input < in) t.input = in;
         if (t.output < out) t.output = out;
         if (t.reasoning < rsn) t.reasoning = rsn;
@@ -247,12 +283,14 @@ static void finish_failure(gw_call *c)
     }
     if (c->committed) {
         c->http_status = 200;
-        record_summary(c, c->client_gone ? 499 : 200, c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
+        record_summary(c, c->client_gone ? 499 : 200,
+                       c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
         c->sink->finish(c); /* writes the error event */
         return;
     }
     int status = gw_err_status(c->err);
-    record_summary(c, c->client_gone ? 499 : status, c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
+    record_summary(c, c->client_gone ? 499 : status,
+                   c->client_gone ? GW_ERR_CLIENT_CLOSED : c->err);
     if (c->http) c->sink->fail(c);
 }
 
@@ -618,8 +656,8 @@ static bool start_sim_attempt(gw_call *c)
     gw_request *r = &c->pr.req;
     char *saved_model = r->model;
     r->model = c->targets[c->cur].model;
-    core_err err = gw_sim_start(c->lp->loop, &c->app->cfg.sim, r, c->tries_on_cur - 1,
-                                on_sim_event, c, &c->sim);
+    core_err err = gw_sim_start(c->lp->loop, &c->app->cfg.sim, r, c->tries_on_cur - 1, on_sim_event,
+                                c, &c->sim);
     r->model = saved_model;
     if (err != CORE_OK) {
         emit_error(c, GW_ERR_INTERNAL, 0, false, "could not start the simulator");
@@ -805,8 +843,9 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
     if (caller) c->caller = *caller;
     c->start_us = req->start_us ? req->start_us : time_mono_us();
     c->created = time_wall_ms() / 1000;
-    random_id(sink == &gw_sink_openai_json || sink == &gw_sink_openai_stream ? "chatcmpl-" : "gen_",
-              c->id, sizeof c->id);
+    make_call_id(sink == &gw_sink_openai_json || sink == &gw_sink_openai_stream ? "chatcmpl-"
+                                                                                : "gen_",
+                 c->id, sizeof c->id);
     buf_init(&c->body, GW_MAX_RESPONSE_BODY);
     buf_init(&c->text, GW_MAX_OUTPUT);
     buf_init(&c->reasoning, GW_MAX_OUTPUT);

@@ -194,6 +194,38 @@ static store_param int_or_null(int64_t v, int64_t null_below)
     return v < null_below ? STORE_NULL : STORE_INT(v);
 }
 
+/* Row ids have random_id's shape ("usg_" + 10 chars of ms time + 16 random
+ * chars) but come from the writer's own xorshift generator, seeded once from
+ * getrandom: unique, not secret, and without a syscall per row. Writer
+ * thread only. */
+static void make_row_id(char *out, size_t outsz)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    static _Thread_local uint64_t state;
+    if (outsz < 4 + 27) {
+        if (outsz) out[0] = '\0';
+        return;
+    }
+    if (!state && (random_bytes(&state, sizeof state) != CORE_OK || !state))
+        state = time_mono_us() | 1;
+    memcpy(out, "usg_", 4);
+    char *p = out + 4;
+    uint64_t ms = (uint64_t)time_wall_ms();
+    for (int i = 9; i >= 0; i--) {
+        p[i] = alphabet[ms & 31];
+        ms >>= 5;
+    }
+    for (int half = 0; half < 2; half++) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        uint64_t r = state * 0x2545F4914F6CDD1DULL;
+        for (int i = 0; i < 8; i++)
+            p[10 + half * 8 + i] = alphabet[(r >> (i * 5)) & 31];
+    }
+    p[26] = '\0';
+}
+
 static core_err write_batch_job(store_conn *c, void *ud)
 {
     const batch *b = ud;
@@ -203,7 +235,7 @@ static core_err write_batch_job(store_conn *c, void *ud)
     if (err) return err;
     for (size_t i = 0; i < b->count; i++, e = e->next) {
         const gw_usage_row *r = &e->row;
-        random_id("usg_", id, sizeof id);
+        make_row_id(id, sizeof id);
         store_param params[] = {
             STORE_TEXT(id),
             STORE_TEXT(r->request_id),
