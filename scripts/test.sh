@@ -58,20 +58,21 @@ if [ ${#bb[@]} -gt 0 ]; then
   passed=$((passed + bp)); failed=$((failed + bf))
 fi
 
-if [ -d build-fuzz ] || [ "${FUZZ_SMOKE:-0}" = 1 ]; then
-  if [ ! -d build-fuzz ]; then make -s fuzz >/dev/null; fi
-  echo "== fuzz smoke"
-  for f in build-fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    name=$(basename "$f"); corpus="tests/fuzz/corpus/${name#fuzz_}"
-    mkdir -p "$corpus"; work=$(mktemp -d)
-    if "$f" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 "$work" "$corpus" >"$log_dir/$name.log" 2>&1; then
-      echo "  $name ok"; passed=$((passed + 1))
-    else
-      echo "  $name FAILED"; tail -30 "$log_dir/$name.log"; failed=$((failed + 1))
-    fi
-    rm -rf "$work"
-  done
+# Fuzz smoke (.ci/fuzz_smoke.sh): FUZZ_SMOKE=1 forces it, FUZZ_SMOKE=0 skips it, unset runs it
+# only when build-fuzz/ exists. build-fuzz/ is (re)built first (make fuzz: clang, incremental) so
+# the smoke never runs stale targets. One test per target.
+if [ "${FUZZ_SMOKE:-auto}" = 1 ] || { [ "${FUZZ_SMOKE:-auto}" = auto ] && [ -d build-fuzz ]; }; then
+  echo "== fuzz smoke (${FUZZ_SECONDS:-10} s per target)"
+  if ! make -s fuzz >"$log_dir/fuzz-build.log" 2>&1; then
+    echo "  could not build the fuzz targets (make fuzz):"; tail -20 "$log_dir/fuzz-build.log"
+    failed=$((failed + 1))
+  else
+    .ci/fuzz_smoke.sh build-fuzz "$log_dir/fuzz" | tee "$log_dir/fuzz.log" | grep -v '^fuzz smoke:'
+    fp=$(grep -Eo '^fuzz smoke: [0-9]+ passed' "$log_dir/fuzz.log" | awk '{print $3}')
+    ff=$(grep -Eo ', [0-9]+ failed$' "$log_dir/fuzz.log" | grep -Eo '[0-9]+')
+    if [ -z "$fp" ] || [ -z "$ff" ]; then fp=0; ff=1; echo "  the fuzz smoke did not report results"; fi
+    passed=$((passed + fp)); failed=$((failed + ff))
+  fi
 fi
 
 echo
