@@ -65,6 +65,7 @@ static void on_handle_closed(uv_handle_t *h)
     buf_free(&c->out);
     for (int i = 0; i < c->ntools; i++)
         buf_free(&c->tools[i].args);
+    free(c->tools);
     gw_request_release(&c->pr.req);
     gw_app_caller_release(&c->caller);
     arena_free(&c->arena);
@@ -303,7 +304,14 @@ static void note_first_token(gw_call *c)
 
 static gw_tool_acc *tool_slot(gw_call *c, int index)
 {
-    if (index < 0 || index >= (int)ARRAY_LEN(c->tools)) return NULL;
+    if (index < 0 || index >= GW_CALL_MAX_TOOLS) return NULL;
+    if (index >= c->tools_cap) { /* most answers have no tool calls: no array */
+        int cap = MAX(index + 1, MIN(GW_CALL_MAX_TOOLS, c->tools_cap ? c->tools_cap * 2 : 2));
+        gw_tool_acc *grown = realloc(c->tools, (size_t)cap * sizeof(*grown));
+        if (!grown) return NULL;
+        c->tools = grown;
+        c->tools_cap = cap;
+    }
     while (c->ntools <= index) {
         gw_tool_acc *t = &c->tools[c->ntools++];
         t->id = t->name = NULL;

@@ -48,6 +48,8 @@ typedef struct {
     buf_t args;
 } gw_tool_acc;
 
+#define GW_CALL_MAX_TOOLS 16 /* tool calls kept per answer */
+
 struct gw_call {
     arena_t arena; /* lives as long as the call (longer than the HTTP request) */
     http_request *http;
@@ -90,8 +92,8 @@ struct gw_call {
     /* Output so far (all attempts reset it). */
     buf_t text;
     buf_t reasoning;
-    gw_tool_acc tools[16];
-    int ntools;
+    gw_tool_acc *tools; /* heap, grown on demand up to GW_CALL_MAX_TOOLS */
+    int ntools, tools_cap;
     gw_usage usage;
     bool have_usage;
     gw_finish finish;

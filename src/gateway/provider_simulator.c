@@ -818,6 +818,23 @@ static void on_timer(uv_timer_t *timer)
     call->in_tick = false;
 }
 
+/* The plan grew by doubling; a stream holds it for its whole life (10,000
+ * open streams is a target), so give the slack back. */
+static void shrink_plan(gw_sim_call *call)
+{
+    if (call->nsteps) {
+        gw_sim_step *steps = realloc(call->steps, call->nsteps * sizeof(*steps));
+        if (steps) call->steps = steps;
+    }
+    if (call->plan.data && call->plan.cap > call->plan.len + 1) {
+        char *data = realloc(call->plan.data, call->plan.len + 1);
+        if (data) {
+            call->plan.data = data;
+            call->plan.cap = call->plan.len + 1;
+        }
+    }
+}
+
 core_err gw_sim_start(uv_loop_t *loop, const gw_sim_config *cfg, const gw_request *req, int attempt,
                       gw_emit_fn emit_fn, void *ud, gw_sim_call **out)
 {
@@ -835,6 +852,7 @@ core_err gw_sim_start(uv_loop_t *loop, const gw_sim_config *cfg, const gw_reques
         free(call);
         return err;
     }
+    shrink_plan(call);
     uv_timer_init(loop, &call->timer);
     call->timer.data = call;
     call->phase = PH_WAIT_FIRST;
