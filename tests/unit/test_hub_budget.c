@@ -399,7 +399,9 @@ static void test_alerts(void **state)
                      1);
     json_decref(thr);
 
-    assert_true(hub_budget_thresholds_valid(json_pack("[i]", 90)));
+    json_t *good = json_pack("[i]", 90);
+    assert_true(hub_budget_thresholds_valid(good));
+    json_decref(good);
     json_t *bad = json_pack("[i,i]", 50, 50);
     assert_false(hub_budget_thresholds_valid(bad));
     json_decref(bad);
