@@ -102,7 +102,16 @@ static void test_models(void **state)
     json_decref(list);
     assert_null(gw_provider_local.parse_models(SLICE_LIT("not json")));
     assert_null(gw_provider_local.parse_models(SLICE_LIT("{\"data\":5}")));
-    assert_null(gw_provider_openai.build_models);
+    /* OpenAI's GET /models is free too: it is the health probe, with Bearer auth. */
+    gw_provider_cfg ocfg = {"openai", "http://127.0.0.1:1/v1", "sk-x", NULL};
+    gw_upstream_req oup;
+    assert_int_equal(gw_provider_openai.build_models(&ocfg, &arena, &oup), GW_OK);
+    assert_string_equal(oup.url, "http://127.0.0.1:1/v1/models");
+    assert_string_equal(oup.method, "GET");
+    bool auth = false;
+    for (size_t i = 0; i < oup.nheaders; i++)
+        if (strcmp(oup.headers[i], "Authorization: Bearer sk-x") == 0) auth = true;
+    assert_true(auth);
     arena_free(&arena);
 }
 
