@@ -699,7 +699,7 @@ core_err hub_chat_estimate(hub_call *c, store_conn *conn)
     }
     char min_text[48], max_text[48];
     hub_ok(c, 200,
-           json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:O,s:b}", "provider", r.provider, "model",
+           json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:o,s:b}", "provider", r.provider, "model",
                      r.model, "model_source", hub_model_source_code(r.source), "model_reason",
                      r.reason, "estimated_input_tokens", (json_int_t)tokens, "max_output_tokens",
                      (json_int_t)max_out, "cost_min_usd", money_format_pico(min_pico, min_text),

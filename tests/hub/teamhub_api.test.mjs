@@ -217,7 +217,12 @@ for (const backend of backends) {
       const res = await fetch(hub.url + '/api/chat', { method: 'POST', signal: ctl.signal, headers: { ...memberApi.headers(), 'content-type': 'application/json' }, body: JSON.stringify(turn(id, 'count slowly to 50 [[sim:tokens_per_s=20]]', { model: 'simulator/sim-chat' })) });
       const reader = res.body.getReader();
       let seen = '';
-      while (!seen.includes('text-delta')) seen += new TextDecoder().decode((await reader.read()).value);
+      assert.equal(res.status, 200);
+      while (!seen.includes('text-delta')) {
+        const { done, value } = await reader.read();
+        assert.ok(!done, `stream ended before any text: ${seen}`);
+        seen += new TextDecoder().decode(value);
+      }
       ctl.abort();
       const row = await waitFor(() => hubQuery(hub, `SELECT m.status, m.error_code FROM messages m WHERE m.conversation_id = '${id}' AND m.role = 'assistant'`)[0], { timeout: 5000, what: 'stored partial answer' });
       assert.equal(row.error_code, 'client_closed');
