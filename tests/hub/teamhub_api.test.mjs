@@ -138,6 +138,18 @@ for (const backend of backends) {
       assert.equal(ids.size, 3, 'message ids are unique per response');
     });
 
+    it('regenerates the last answer from the stored history without a new user turn', async () => {
+      const id = `regen-${backend.name}`;
+      const first = await chat(hub, memberApi, turn(id, 'a question to answer twice', { model: 'simulator/sim-fast' }));
+      const again = await chat(hub, memberApi, { id, messages: [], trigger: 'regenerate-message', messageId: first.chunks[0].messageId });
+      assert.equal(again.status, 200, again.raw);
+      assert.notEqual(again.chunks[0].messageId, first.chunks[0].messageId);
+      assert.equal(again.chunks.at(-1).messageMetadata.usage.input_tokens, first.chunks.at(-1).messageMetadata.usage.input_tokens, 'same prompt as the first answer');
+      const roles = (await memberApi.get(`/api/conversations/${id}/messages`)).json.messages.map((m) => m.role);
+      assert.deepEqual(roles, ['user', 'assistant', 'assistant']);
+      assert.equal((await chat(hub, memberApi, { id: `regen-none-${backend.name}`, messages: [], trigger: 'regenerate-message' })).status, 404);
+    });
+
     it('applies org restrictions, defaults and user preferences; refuses with clear errors', async () => {
       const put = await admin.put(`/api/organizations/${orgId}/models`, { allowed_models: ['simulator/sim-fast', 'simulator/sim-chat'], default_model: 'simulator/sim-chat' });
       assert.equal(put.status, 200, put.text);
