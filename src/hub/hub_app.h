@@ -157,6 +157,7 @@ struct hub_call {
     const char *credential; /* "<id>.<secret>" from cookie or bearer, or NULL */
     bool credential_cookie;
     bool csrf_ok;
+    bool cross_site; /* a browser said the request comes from another origin */
     char ip[64];
     char user_agent[200];
     /* results */

@@ -216,6 +216,10 @@ hub_call *hub_call_new(http_request *req, hub_auth_need auth)
     c->csrf_ok =
         hub_csrf_origin_ok(req->method, http_request_header(req, "origin"),
                            http_request_header(req, "referer"), http_request_header(req, "host"));
+    /* Without credentials (login, register) a missing Origin is fine (curl), but a
+     * browser that names a different origin is refused: no login CSRF. */
+    slice_t origin = http_request_header(req, "origin");
+    c->cross_site = origin.len > 0 && !c->csrf_ok;
     copy_slice(c->ip, sizeof c->ip, slice_from_cstr(req->peer));
     char *colon = strrchr(c->ip, ':');
     if (colon && strchr(c->ip, '.')) *colon = '\0'; /* "1.2.3.4:5678" -> "1.2.3.4" */
@@ -333,6 +337,8 @@ bool hub_require_org(hub_call *c, store_conn *conn, const char *org_id, const ch
 static core_err call_job(store_conn *conn, void *ud)
 {
     hub_call *c = ud;
+    if (c->auth == HUB_AUTH_NONE && c->cross_site)
+        return hub_fail(c, HUB_ERR_CSRF, "cross-site request refused: Origin does not match Host");
     if (c->auth != HUB_AUTH_NONE) {
         core_err err = hub_authenticate(c, conn);
         if (err) return err;

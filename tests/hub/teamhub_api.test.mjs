@@ -67,6 +67,10 @@ for (const backend of backends) {
       assert.equal((await none.post('/api/auth/tokens', { name: 'x' })).status, 403);
       assert.equal((await none.get('/api/auth/me')).status, 200); // safe methods pass
       assert.equal((await adminApi.post('/api/conversations', { title: 'via token' })).status, 201);
+      // no login CSRF: a browser on another origin cannot sign a victim in
+      const evil = await fetch(hub.url + '/api/auth/login', { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: JSON.stringify(hub.member) });
+      assert.equal(evil.status, 403);
+      assert.equal(evil.headers.get('set-cookie'), null);
     });
 
     it('throttles repeated failed sign-ins per e-mail and address', async () => {
