@@ -68,13 +68,19 @@ char *arena_strdup(arena_t *a, slice_t s)
 
 char *arena_printf(arena_t *a, const char *fmt, ...)
 {
+    /* Short results (nearly all) are formatted once, into the stack, and
+     * copied; only longer ones take a measuring pass first. */
+    char small[256];
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     char *p = n < 0 ? NULL : arena_alloc(a, (size_t)n + 1);
-    if (p) vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    if (p && (size_t)n < sizeof small)
+        memcpy(p, small, (size_t)n + 1);
+    else if (p)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
 }

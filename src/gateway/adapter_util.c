@@ -624,6 +624,19 @@ fail:
 
 /* ---- request building ---------------------------------------------------- */
 
+/* a + b + c joined into one arena string: these run for every upstream
+ * request, where printf's format parsing showed in the profiles. */
+static char *arena_join3(arena_t *arena, slice_t a, slice_t b, slice_t c)
+{
+    char *p = arena_alloc(arena, a.len + b.len + c.len + 1);
+    if (!p) return NULL;
+    if (a.len) memcpy(p, a.ptr, a.len);
+    if (b.len) memcpy(p + a.len, b.ptr, b.len);
+    if (c.len) memcpy(p + a.len + b.len, c.ptr, c.len);
+    p[a.len + b.len + c.len] = '\0';
+    return p;
+}
+
 const char *gw_adapter_url(arena_t *arena, const char *base, const char *default_base,
                            const char *path)
 {
@@ -631,17 +644,28 @@ const char *gw_adapter_url(arena_t *arena, const char *base, const char *default
     size_t len = strlen(b);
     while (len > 0 && b[len - 1] == '/')
         len--;
-    return arena_printf(arena, "%.*s%s", (int)len, b, path);
+    return arena_join3(arena, (slice_t){b, len}, slice_from_cstr(path), SLICE_NULL);
 }
 
-bool gw_adapter_header(gw_upstream_req *out, arena_t *arena, const char *name, const char *value)
+static bool add_header(gw_upstream_req *out, arena_t *arena, slice_t a, slice_t b, slice_t c)
 {
     if (out->nheaders + 1 >= ARRAY_LEN(out->headers)) return false;
-    char *h = arena_printf(arena, "%s: %s", name, value);
+    char *h = arena_join3(arena, a, b, c);
     if (!h) return false;
     out->headers[out->nheaders++] = h;
     out->headers[out->nheaders] = NULL;
     return true;
+}
+
+bool gw_adapter_header(gw_upstream_req *out, arena_t *arena, const char *name, const char *value)
+{
+    return add_header(out, arena, slice_from_cstr(name), SLICE_LIT(": "), slice_from_cstr(value));
+}
+
+bool gw_adapter_bearer(gw_upstream_req *out, arena_t *arena, const char *token)
+{
+    return add_header(out, arena, SLICE_LIT("Authorization: Bearer "), slice_from_cstr(token),
+                      SLICE_NULL);
 }
 
 bool gw_adapter_body(gw_upstream_req *out, arena_t *arena, json_t *root)

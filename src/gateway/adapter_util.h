@@ -101,6 +101,8 @@ const char *gw_adapter_url(arena_t *arena, const char *base, const char *default
                            const char *path);
 /* Adds one "Name: value" header (arena copy). false when full or OOM. */
 bool gw_adapter_header(gw_upstream_req *out, arena_t *arena, const char *name, const char *value);
+/* Adds "Authorization: Bearer <token>" (arena copy). false when full or OOM. */
+bool gw_adapter_bearer(gw_upstream_req *out, arena_t *arena, const char *token);
 /* Serializes root compactly into the arena as the body. false on OOM. */
 bool gw_adapter_body(gw_upstream_req *out, arena_t *arena, json_t *root);
 

@@ -34,69 +34,149 @@ bool gw_oai_is_reasoning_model(const char *model)
            starts_with(model, "gpt-5");
 }
 
-/* Copy of one history message for the upstream. reasoning fields are our
- * record of what the model thought; providers do not want them back, except
- * DeepSeek, which requires reasoning_content on assistant messages that made
- * tool calls in thinking mode (else HTTP 400). */
-static json_t *copy_message(json_t *msg, bool deepseek_rules)
+/* The body is written straight into one buffer: the already-validated
+ * jansson subtrees (messages, tools, schema) are dumped as they are, the
+ * scalars are written by hand. Building a second tree only to dump it cost
+ * more than the rest of the request path. The bytes are the same as a
+ * json_dumps of the equivalent tree (same key order, same number format). */
+enum { BODY_DUMP_FLAGS = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15) };
+
+static int dump_to_buf(const char *data, size_t size, void *ud)
 {
-    if (!json_is_object(msg)) return json_incref(msg);
-    json_t *out = json_object();
-    if (!out) return NULL;
+    return buf_append(ud, data, size) == CORE_OK ? 0 : -1;
+}
+
+static bool put_json(buf_t *b, const json_t *value)
+{
+    return json_dump_callback(value, dump_to_buf, b, BODY_DUMP_FLAGS) == 0;
+}
+
+static bool put_string(buf_t *b, const char *s)
+{
+    return buf_append_char(b, '"') == CORE_OK &&
+           buf_append_json_escaped(b, slice_from_cstr(s)) == CORE_OK &&
+           buf_append_char(b, '"') == CORE_OK;
+}
+
+/* ,"key": */
+static bool put_key(buf_t *b, const char *key)
+{
+    return buf_append_char(b, ',') == CORE_OK && put_string(b, key) &&
+           buf_append_char(b, ':') == CORE_OK;
+}
+
+static bool is_reasoning_key(const char *key)
+{
+    return strcmp(key, "reasoning_content") == 0 || strcmp(key, "reasoning") == 0;
+}
+
+/* One history message for the upstream. reasoning fields are our record of
+ * what the model thought; providers do not want them back, except DeepSeek,
+ * which requires reasoning_content on assistant messages that made tool calls
+ * in thinking mode (else HTTP 400). Messages without such fields (nearly all)
+ * are dumped as received. */
+static bool put_message(buf_t *b, json_t *msg, bool deepseek_rules)
+{
+    if (!json_is_object(msg) ||
+        (!json_object_get(msg, "reasoning_content") && !json_object_get(msg, "reasoning")))
+        return put_json(b, msg);
     const char *role = json_string_value(json_object_get(msg, "role"));
     json_t *calls = json_object_get(msg, "tool_calls");
     bool replay =
         deepseek_rules && role && strcmp(role, "assistant") == 0 && json_array_size(calls) > 0;
+    bool first = true;
     const char *key;
     json_t *value;
+    if (buf_append_char(b, '{') != CORE_OK) return false;
     json_object_foreach(msg, key, value)
     {
-        if (strcmp(key, "reasoning_content") == 0 || strcmp(key, "reasoning") == 0) continue;
-        if (json_object_set(out, key, value)) goto fail;
+        if (is_reasoning_key(key)) continue;
+        if (!first && buf_append_char(b, ',') != CORE_OK) return false;
+        first = false;
+        if (!put_string(b, key) || buf_append_char(b, ':') != CORE_OK || !put_json(b, value))
+            return false;
     }
     if (replay) {
         json_t *r = json_object_get(msg, "reasoning_content");
         if (!json_is_string(r)) r = json_object_get(msg, "reasoning");
-        if (json_is_string(r) && json_object_set(out, "reasoning_content", r)) goto fail;
+        if (json_is_string(r) && (!(first || buf_append_char(b, ',') == CORE_OK) ||
+                                  !put_string(b, "reasoning_content") ||
+                                  buf_append_char(b, ':') != CORE_OK || !put_json(b, r)))
+            return false;
     }
-    return out;
-fail:
-    json_decref(out);
-    return NULL;
+    return buf_append_char(b, '}') == CORE_OK;
 }
 
-static json_t *build_messages(const gw_oai_dialect *d, const gw_request *req)
+static bool put_messages(buf_t *b, const gw_oai_dialect *d, const gw_request *req)
 {
-    json_t *arr = json_array();
-    if (!arr) return NULL;
+    bool first = true;
+    if (buf_append_char(b, '[') != CORE_OK) return false;
     if (req->system_prompt) {
-        json_t *sys = json_pack("{s:s,s:s}", "role", "system", "content", req->system_prompt);
-        if (json_array_append_new(arr, sys)) goto fail;
+        if (buf_append_cstr(b, "{\"role\":\"system\",\"content\":") != CORE_OK ||
+            !put_string(b, req->system_prompt) || buf_append_char(b, '}') != CORE_OK)
+            return false;
+        first = false;
     }
     size_t i;
     json_t *msg;
     json_array_foreach(req->messages, i, msg)
     {
-        if (json_array_append_new(arr, copy_message(msg, d->deepseek_rules))) goto fail;
+        if (!first && buf_append_char(b, ',') != CORE_OK) return false;
+        first = false;
+        if (!put_message(b, msg, d->deepseek_rules)) return false;
     }
-    return arr;
-fail:
-    json_decref(arr);
-    return NULL;
+    return buf_append_char(b, ']') == CORE_OK;
 }
 
-/* Sets key to a new reference; false on OOM (value may be NULL from a failed
- * constructor, which counts as OOM). */
-static bool put(json_t *obj, const char *key, json_t *value)
+static bool put_double(buf_t *b, double value)
 {
-    return value && json_object_set_new(obj, key, value) == 0;
+    json_t *real = json_real(value); /* jansson's own number format */
+    bool ok = real && put_json(b, real);
+    json_decref(real);
+    return ok;
+}
+
+static bool render_body(buf_t *b, const gw_oai_dialect *d, const gw_request *req,
+                        bool reasoning_family)
+{
+    bool ok = buf_append_cstr(b, "{\"model\":") == CORE_OK && put_string(b, req->model) &&
+              put_key(b, "messages") && put_messages(b, d, req);
+    if (ok && json_array_size(req->tools) > 0) {
+        ok = put_key(b, "tools") && put_json(b, req->tools);
+        if (ok && req->tool_choice) ok = put_key(b, "tool_choice") && put_json(b, req->tool_choice);
+    }
+    if (ok && req->json_schema)
+        ok = put_key(b, "response_format") &&
+             buf_append_cstr(b, "{\"type\":\"json_schema\",\"json_schema\":") == CORE_OK &&
+             put_json(b, req->json_schema) && buf_append_char(b, '}') == CORE_OK;
+    else if (ok && req->json_mode)
+        ok = put_key(b, "response_format") &&
+             buf_append_cstr(b, "{\"type\":\"json_object\"}") == CORE_OK;
+    if (ok && req->max_tokens > 0)
+        ok = put_key(b, reasoning_family ? "max_completion_tokens" : "max_tokens") &&
+             buf_printf(b, "%lld", (long long)req->max_tokens) == CORE_OK;
+    /* OpenAI reasoning families reject non-default temperature (400). */
+    if (ok && req->has_temperature && !reasoning_family)
+        ok = put_key(b, "temperature") && put_double(b, req->temperature);
+    if (ok && req->reasoning_effort) {
+        if (d->deepseek_rules && strcmp(req->reasoning_effort, "none") == 0)
+            ok = put_key(b, "thinking") && buf_append_cstr(b, "{\"type\":\"disabled\"}") == CORE_OK;
+        else if (!d->openai_model_rules || reasoning_family)
+            /* non-reasoning OpenAI models reject reasoning_effort */
+            ok = put_key(b, "reasoning_effort") && put_string(b, req->reasoning_effort);
+    }
+    if (ok && req->stream)
+        ok = buf_append_cstr(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}") ==
+             CORE_OK;
+    return ok && buf_append_char(b, '}') == CORE_OK;
 }
 
 gw_err gw_oai_build(const gw_oai_dialect *d, const gw_provider_cfg *cfg, const gw_request *req,
                     arena_t *arena, gw_upstream_req *out, const char **errmsg)
 {
     gw_err err = GW_ERR_INTERNAL;
-    json_t *root = NULL;
+    buf_t body;
+    buf_init(&body, 0); /* our own output; its size follows the validated request */
     const char *key = cfg && cfg->api_key && *cfg->api_key ? cfg->api_key : NULL;
     memset(out, 0, sizeof(*out));
     *errmsg = "out of memory while building the upstream request";
@@ -113,60 +193,26 @@ gw_err gw_oai_build(const gw_oai_dialect *d, const gw_provider_cfg *cfg, const g
         return GW_ERR_INVALID_REQUEST;
     }
     bool reasoning_family = d->openai_model_rules && gw_oai_is_reasoning_model(req->model);
-
-    root = json_object();
-    if (!root || !put(root, "model", json_string(req->model)) ||
-        !put(root, "messages", build_messages(d, req)))
+    if (buf_reserve(&body, 512) != CORE_OK || !render_body(&body, d, req, reasoning_family))
         goto out;
-    if (json_array_size(req->tools) > 0) {
-        if (json_object_set(root, "tools", req->tools)) goto out;
-        if (req->tool_choice && json_object_set(root, "tool_choice", req->tool_choice)) goto out;
-    }
-    if (req->json_schema) {
-        if (!put(root, "response_format",
-                 json_pack("{s:s,s:O}", "type", "json_schema", "json_schema", req->json_schema)))
-            goto out;
-    } else if (req->json_mode) {
-        if (!put(root, "response_format", json_pack("{s:s}", "type", "json_object"))) goto out;
-    }
-    if (req->max_tokens > 0 && !put(root, reasoning_family ? "max_completion_tokens" : "max_tokens",
-                                    json_integer(req->max_tokens)))
-        goto out;
-    /* OpenAI reasoning families reject non-default temperature (400). */
-    if (req->has_temperature && !reasoning_family &&
-        !put(root, "temperature", json_real(req->temperature)))
-        goto out;
-    if (req->reasoning_effort) {
-        if (d->deepseek_rules && strcmp(req->reasoning_effort, "none") == 0) {
-            if (!put(root, "thinking", json_pack("{s:s}", "type", "disabled"))) goto out;
-        } else if (!d->openai_model_rules || reasoning_family) {
-            /* non-reasoning OpenAI models reject reasoning_effort */
-            if (!put(root, "reasoning_effort", json_string(req->reasoning_effort))) goto out;
-        }
-    }
-    if (req->stream) {
-        if (!put(root, "stream", json_true()) ||
-            !put(root, "stream_options", json_pack("{s:b}", "include_usage", 1)))
-            goto out;
-    }
 
     out->method = "POST";
     out->url = gw_adapter_url(arena, cfg ? cfg->base_url : NULL, d->default_base, d->path);
     out->stream = req->stream;
     if (!out->url) goto out;
-    if (key) {
-        char *auth = arena_printf(arena, "Bearer %s", key);
-        if (!auth || !gw_adapter_header(out, arena, "Authorization", auth)) goto out;
-    }
+    if (key && !gw_adapter_bearer(out, arena, key)) goto out;
     if (!gw_adapter_header(out, arena, "Content-Type", "application/json") ||
         !gw_adapter_header(out, arena, "Accept",
-                           req->stream ? "text/event-stream" : "application/json") ||
-        !gw_adapter_body(out, arena, root))
+                           req->stream ? "text/event-stream" : "application/json"))
         goto out;
+    char *copy = arena_alloc(arena, body.len + 1);
+    if (!copy) goto out;
+    memcpy(copy, body.data, body.len + 1);
+    out->body = (slice_t){copy, body.len};
     err = GW_OK;
     *errmsg = NULL;
 out:
-    json_decref(root);
+    buf_free(&body);
     return err;
 }
 

@@ -529,7 +529,10 @@ static core_err check_placeholders(store_conn *c, const char *sql, int nparams)
             }
             seen[n] = true;
         } else {
+            /* Plain SQL text: jump to the next byte that can start a quote,
+             * comment or placeholder (this runs on every statement). */
             p++;
+            p += strcspn(p, "'\"-/$");
         }
     }
     for (int i = 1; i <= nparams; i++) {

@@ -7,7 +7,10 @@
  *
  * Each connection keeps the statements it prepared, keyed by SQL text, so
  * the hot queries of a server are parsed once. Placeholders "$1".."$N" are
- * SQLite named parameters, looked up by name. "FOR UPDATE" is stripped:
+ * SQLite named parameters; each cached statement keeps the map from "$N" to
+ * SQLite's parameter index, built once at prepare time, because looking the
+ * names up per bind (sqlite3_bind_parameter_index on a formatted "$N") cost
+ * more than the INSERT itself on the usage-log writer. "FOR UPDATE" is stripped:
  * SQLite has no row locks, and store_begin's BEGIN IMMEDIATE already holds
  * the database write lock.
  *
@@ -30,6 +33,10 @@ typedef struct {
     char *sql; /* the caller's text, the cache key */
     sqlite3_stmt *stmt;
     uint64_t last_used;
+    /* index_of[n] = SQLite's index of placeholder "$n" (0 = not in the
+     * statement), for n in 1..nplaceholders. */
+    int *index_of;
+    int nplaceholders;
 } cached_stmt;
 
 typedef struct {
@@ -132,8 +139,48 @@ static bool only_trailing_noise(const char *tail)
     return true;
 }
 
+/* Placeholder number of a SQLite parameter name spelled exactly "$N" (N >= 1,
+ * no leading zero, as bind used to format it), else 0. */
+static int placeholder_number(const char *name)
+{
+    if (!name || name[0] != '$' || name[1] < '1' || name[1] > '9') return 0;
+    long n = 0;
+    for (const char *p = name + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || n > 100000) return 0;
+        n = n * 10 + (*p - '0');
+    }
+    return (int)n;
+}
+
+/* Fills e->index_of from the statement's parameter names. */
+static core_err build_param_map(cached_stmt *e)
+{
+    int count = sqlite3_bind_parameter_count(e->stmt);
+    int highest = 0;
+    for (int idx = 1; idx <= count; idx++)
+        highest = MAX(highest, placeholder_number(sqlite3_bind_parameter_name(e->stmt, idx)));
+    e->nplaceholders = highest;
+    e->index_of = NULL;
+    if (highest == 0) return CORE_OK;
+    e->index_of = calloc((size_t)highest + 1, sizeof *e->index_of);
+    if (!e->index_of) return CORE_ENOMEM;
+    for (int idx = 1; idx <= count; idx++) {
+        int n = placeholder_number(sqlite3_bind_parameter_name(e->stmt, idx));
+        if (n) e->index_of[n] = idx;
+    }
+    return CORE_OK;
+}
+
+static void drop_cached(cached_stmt *e)
+{
+    sqlite3_finalize(e->stmt);
+    free(e->sql);
+    free(e->index_of);
+    memset(e, 0, sizeof *e);
+}
+
 /* A prepared statement for sql from this connection's cache. */
-static core_err get_stmt(sqlite_conn *c, const char *sql, sqlite3_stmt **out)
+static core_err get_stmt(sqlite_conn *c, const char *sql, cached_stmt **out)
 {
     uint64_t hash = hash_sql(sql);
     cached_stmt *victim = &c->cache[0];
@@ -141,7 +188,7 @@ static core_err get_stmt(sqlite_conn *c, const char *sql, sqlite3_stmt **out)
         cached_stmt *e = &c->cache[i];
         if (e->stmt && e->hash == hash && strcmp(e->sql, sql) == 0) {
             e->last_used = ++c->use_clock;
-            *out = e->stmt;
+            *out = e;
             return CORE_OK;
         }
         if (!e->stmt)
@@ -174,32 +221,32 @@ static core_err get_stmt(sqlite_conn *c, const char *sql, sqlite3_stmt **out)
         err = CORE_ENOMEM;
         goto out;
     }
-    if (victim->stmt) {
-        sqlite3_finalize(victim->stmt);
-        free(victim->sql);
-    }
+    if (victim->stmt) drop_cached(victim);
     victim->hash = hash;
     victim->sql = key;
     victim->stmt = stmt;
     victim->last_used = ++c->use_clock;
-    *out = stmt;
     stmt = NULL;
+    if ((err = build_param_map(victim)) != CORE_OK) {
+        drop_cached(victim);
+        goto out;
+    }
+    *out = victim;
 out:
     sqlite3_finalize(stmt);
     free(rewritten);
     return err;
 }
 
-static core_err bind_params(sqlite_conn *c, sqlite3_stmt *stmt, const store_param *params,
+static core_err bind_params(sqlite_conn *c, const cached_stmt *e, const store_param *params,
                             int nparams)
 {
+    sqlite3_stmt *stmt = e->stmt;
     for (int i = 0; i < nparams; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(stmt, name);
+        int idx = i + 1 <= e->nplaceholders ? e->index_of[i + 1] : 0;
         if (idx == 0) {
-            store_conn_set_error(&c->base, "sqlite: parameter %s is not used by the statement",
-                                 name);
+            store_conn_set_error(&c->base, "sqlite: parameter $%d is not used by the statement",
+                                 i + 1);
             return CORE_EINVAL;
         }
         int rc;
@@ -294,10 +341,11 @@ static core_err sqlite_run(store_conn *base, const char *sql, const store_param 
                            int nparams, store_rows **out)
 {
     sqlite_conn *c = (sqlite_conn *)base;
-    sqlite3_stmt *stmt = NULL;
-    core_err err = get_stmt(c, sql, &stmt);
+    cached_stmt *cached = NULL;
+    core_err err = get_stmt(c, sql, &cached);
     if (err) return err;
-    err = bind_params(c, stmt, params, nparams);
+    sqlite3_stmt *stmt = cached->stmt;
+    err = bind_params(c, cached, params, nparams);
     if (!err) err = step_all(c, stmt, out);
     /* Cached statements go back clean: no lingering locks or bound pointers. */
     sqlite3_reset(stmt);
@@ -342,10 +390,8 @@ static bool sqlite_in_transaction(store_conn *base)
 static void sqlite_disconnect(store_conn *base)
 {
     sqlite_conn *c = (sqlite_conn *)base;
-    for (size_t i = 0; i < STORE_SQLITE_STMT_CACHE; i++) {
-        sqlite3_finalize(c->cache[i].stmt);
-        free(c->cache[i].sql);
-    }
+    for (size_t i = 0; i < STORE_SQLITE_STMT_CACHE; i++)
+        drop_cached(&c->cache[i]);
     sqlite3_close_v2(c->db);
     free(c);
 }
