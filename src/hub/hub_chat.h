@@ -62,6 +62,7 @@ typedef struct {
     price_t price;
     bool have_price;
     int64_t input_estimate; /* tokens, for cut streams */
+    int64_t max_output;     /* maxTokens sent to the gateway */
 
     /* the upstream exchange */
     http_client_call *upstream;

@@ -397,6 +397,7 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
     }
     if (agent.system_prompt[0]) tokens += hub_tokens_estimate(slice_from_cstr(agent.system_prompt));
     chat->input_estimate = tokens;
+    chat->max_output = max_out;
 
     json_t *input = json_pack("{s:O}", "messages", history);
     if (agent.system_prompt[0])
