@@ -70,6 +70,7 @@ struct http_conn {
     buf_t resp_headers;
     http_parser parser;
     http_request req;
+    http_header inline_headers[HTTP_INLINE_HEADERS]; /* req.headers when few */
 
     bool req_active;
     bool closing;   /* uv_close issued */
@@ -429,6 +430,8 @@ static void exchange_end(http_conn *c)
     http_server *s = c->lp->server;
     if (s->access_log) access_log(c);
     arena_free(&c->req.arena);
+    c->req.headers = NULL; /* may have lived in the arena */
+    c->req.nheaders = 0;
     c->req_active = false;
     c->on_close = NULL;
     c->on_drain = NULL;
@@ -491,14 +494,18 @@ static void dispatch(http_conn *c)
         r->query = (slice_t){r->target.ptr + r->target.len, 0};
     }
     r->version_minor = m->version_minor;
-    r->nheaders = m->nheaders;
-    for (uint32_t i = 0; i < m->nheaders; i++) {
-        r->headers[i].name = http_span_slice(data, m->header_names[i]);
-        r->headers[i].value = http_span_slice(data, m->header_values[i]);
-    }
     r->body = http_span_slice(data, m->body);
     r->nparams = 0;
     arena_init(&r->arena, ARENA_BASE_MAX + 4 * s->cfg.max_body_bytes);
+    r->nheaders = m->nheaders;
+    r->headers = m->nheaders <= HTTP_INLINE_HEADERS
+                     ? c->inline_headers
+                     : arena_alloc(&r->arena, m->nheaders * sizeof *r->headers);
+    if (!r->headers) r->nheaders = 0; /* out of memory: answered below, before routing */
+    for (uint32_t i = 0; i < r->nheaders; i++) {
+        r->headers[i].name = http_span_slice(data, m->header_names[i]);
+        r->headers[i].value = http_span_slice(data, m->header_values[i]);
+    }
     slice_t client_id = http_request_header(r, "x-request-id");
     if (sane_request_id(client_id)) {
         memcpy(r->id, client_id.ptr, client_id.len);
@@ -513,6 +520,11 @@ static void dispatch(http_conn *c)
     c->keep_alive = m->keep_alive && !lp->stopping;
     c->is_head = slice_eq_cstr(r->method, "HEAD");
 
+    if (!r->headers) {
+        c->keep_alive = false;
+        http_respond_error(r, 503, "overloaded", "out of memory", true);
+        return;
+    }
     http_router_dispatch(s->cfg.router, r);
 }
 

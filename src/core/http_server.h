@@ -59,6 +59,10 @@
 #include <uv.h>
 
 #define HTTP_MAX_HEADERS 64
+/* Header slots every connection keeps inline; a request with more takes the
+ * rest from its arena. Real clients send 5-15 headers, and an idle or
+ * streaming connection should not carry 64 empty slots. */
+#define HTTP_INLINE_HEADERS 16
 
 typedef struct http_server http_server;
 typedef struct http_conn http_conn;
@@ -83,7 +87,9 @@ struct http_request {
     slice_t path;   /* target up to '?', percent-decoding NOT applied */
     slice_t query;  /* after '?', without it; empty when absent */
     int version_minor;
-    http_header headers[HTTP_MAX_HEADERS];
+    /* nheaders entries, in connection memory (up to HTTP_INLINE_HEADERS) or
+     * in the request arena; valid as long as the request. */
+    http_header *headers;
     size_t nheaders;
     slice_t body; /* whole request body (dechunked) */
 

@@ -100,10 +100,14 @@ void gw_sim_plan_add_step(gw_sim_plan *pb, gw_sim_step_kind kind, const char *da
         pb->steps = steps;
         pb->cap = cap;
     }
+    if (len >= (1u << 29)) {
+        pb->err = CORE_ETOOBIG;
+        return;
+    }
     size_t off = pb->plan->len;
     pb->err = buf_append(pb->plan, data, len);
     if (pb->err != CORE_OK) return;
-    pb->steps[pb->nsteps++] = (gw_sim_step){kind, (uint32_t)off, (uint32_t)len};
+    pb->steps[pb->nsteps++] = (gw_sim_step){(uint32_t)off, (uint32_t)len, (uint32_t)kind};
 }
 
 /* Emits up to `count` word tokens of generated prose as steps of `kind`:

@@ -32,9 +32,12 @@ typedef enum {
     GW_SIM_STEP_TOOL_END,
 } gw_sim_step_kind;
 
+/* 8 bytes: a held stream keeps one per output token for its whole life. A
+ * plan is at most a few MiB, so 29 bits of length are plenty. */
 typedef struct {
-    gw_sim_step_kind kind;
-    uint32_t off, len; /* the step's bytes in the plan buffer */
+    uint32_t off;      /* the step's bytes in the plan buffer */
+    uint32_t len : 29; /* ... and their length */
+    uint32_t kind : 3; /* gw_sim_step_kind */
 } gw_sim_step;
 
 /* A plan under construction. plan is the caller's buffer (its ceiling bounds

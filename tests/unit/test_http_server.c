@@ -44,6 +44,17 @@ static void handle_echo(http_request *req, void *ud)
     http_respond(req, 200, "application/octet-stream", req->body);
 }
 
+/* Answers "<nheaders>|<value of X-Last>|<value of X-First>". */
+static void handle_headers(http_request *req, void *ud)
+{
+    (void)ud;
+    slice_t last = http_request_header(req, "x-last");
+    slice_t first = http_request_header(req, "x-first");
+    char *text = arena_printf(&req->arena, "%zu|%.*s|%.*s", req->nheaders, (int)last.len, last.ptr,
+                              (int)first.len, first.ptr);
+    http_respond(req, 200, "text/plain", slice_from_cstr(text));
+}
+
 static void handle_item(http_request *req, void *ud)
 {
     (void)ud;
@@ -365,6 +376,7 @@ static http_router *make_router(void)
     assert_int_equal(http_router_add(router, "GET", "/hello", handle_hello, NULL), CORE_OK);
     assert_int_equal(http_router_add(router, "POST", "/echo", handle_echo, NULL), CORE_OK);
     assert_int_equal(http_router_add(router, "GET", "/items/:id", handle_item, NULL), CORE_OK);
+    assert_int_equal(http_router_add(router, "GET", "/headers", handle_headers, NULL), CORE_OK);
     assert_int_equal(http_router_add(router, "GET", "/stream", handle_stream, NULL), CORE_OK);
     assert_int_equal(http_router_add(router, "GET", "/slow", handle_slow_stream, NULL), CORE_OK);
     assert_int_equal(http_router_add(router, "GET", "/graceful", handle_graceful, NULL), CORE_OK);
@@ -592,6 +604,44 @@ static void test_errors_413_431_400_505(void **state)
     response_free(&r);
 }
 
+/* Header slots: the first HTTP_INLINE_HEADERS live in the connection, the
+ * rest in the request arena; every count up to HTTP_MAX_HEADERS must read
+ * the same, and one more is refused. */
+static void test_header_counts(void **state)
+{
+    (void)state;
+    const int counts[] = {1,
+                          HTTP_INLINE_HEADERS - 1,
+                          HTTP_INLINE_HEADERS,
+                          HTTP_INLINE_HEADERS + 1,
+                          HTTP_MAX_HEADERS - 1,
+                          HTTP_MAX_HEADERS,
+                          HTTP_MAX_HEADERS + 1};
+    for (size_t k = 0; k < ARRAY_LEN(counts); k++) {
+        int n = counts[k];
+        char req[8192];
+        int len = snprintf(req, sizeof req, "GET /headers HTTP/1.1\r\nX-First: a%d\r\n", n);
+        for (int i = 1; i < n - 1; i++)
+            len += snprintf(req + len, sizeof req - (size_t)len, "F%d: \r\n", i);
+        if (n > 1) len += snprintf(req + len, sizeof req - (size_t)len, "X-Last: z%d\r\n", n);
+        snprintf(req + len, sizeof req - (size_t)len, "\r\n");
+        response r;
+        exchange(req, &r);
+        if (n > HTTP_MAX_HEADERS) {
+            assert_int_equal(r.status, 431);
+        } else {
+            char want[64];
+            if (n > 1)
+                snprintf(want, sizeof want, "%d|z%d|a%d", n, n, n);
+            else
+                snprintf(want, sizeof want, "1||a1");
+            assert_int_equal(r.status, 200);
+            assert_string_equal(r.body, want);
+        }
+        response_free(&r);
+    }
+}
+
 static void test_408_slow_header(void **state)
 {
     (void)state;
@@ -796,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_router_404_405),
         cmocka_unit_test(test_head_has_no_body),
         cmocka_unit_test(test_errors_413_431_400_505),
+        cmocka_unit_test(test_header_counts),
         cmocka_unit_test(test_408_slow_header),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_http10_close),
