@@ -8,8 +8,11 @@
  * An agent has a name, description, system prompt, optional default model,
  * optional allowed-model subset (within the org's list) and tool definitions
  * (OpenAI-style function tools with JSON Schema parameters) that chat passes
- * to the gateway. Agents of other organizations are "not found".
+ * to the gateway. Agents of other organizations are "not found". Every
+ * change is audited (agent.create/update/delete, before and after) in the
+ * transaction that makes it.
  */
+#include "hub_audit.h"
 #include "hub_settings.h"
 
 #include <stdio.h>
@@ -249,7 +252,10 @@ static core_err save_agent(hub_call *c, store_conn *conn, json_t *existing)
                        STORE_TEXT_OR_NULL(tools_text),
                        STORE_TEXT(c->who.user_id),
                        STORE_INT(now)};
-    if (existing) {
+    bool begun = (err = store_begin(conn)) == CORE_OK;
+    if (err) {
+        /* nothing written */
+    } else if (existing) {
         store_param u[] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[10]};
         err = store_exec(conn,
                          "UPDATE agents SET name = $3, description = $4, system_prompt = $5, "
@@ -275,9 +281,19 @@ static core_err save_agent(hub_call *c, store_conn *conn, json_t *existing)
         if (!err) {
             saved = agent_json(rows, 0);
             store_rows_free(rows);
-            hub_ok(c, existing ? 200 : 201, saved);
+            char target[60];
+            snprintf(target, sizeof target, "agent:%s", id);
+            err =
+                hub_audit_record(conn, c, c->who.org_id, existing ? "agent.update" : "agent.create",
+                                 target, existing, saved);
+            if (!err) err = store_commit(conn);
+            if (!err)
+                hub_ok(c, existing ? 200 : 201, saved);
+            else
+                json_decref(saved);
         }
     }
+    if (err && begun) store_rollback(conn);
 out:
     free(prompt);
     json_decref(allowed);
@@ -307,13 +323,22 @@ static core_err delete_work(hub_call *c, store_conn *conn)
     json_t *existing;
     core_err err = load_agent(c, conn, &existing);
     if (err || !existing) return err;
-    json_decref(existing);
-    if (!hub_require_org(c, conn, c->who.org_id, "admin", NULL)) return CORE_OK;
+    if (!hub_require_org(c, conn, c->who.org_id, "admin", NULL)) {
+        json_decref(existing);
+        return CORE_OK;
+    }
     store_param p[] = {STORE_TEXT(c->param[0]), STORE_TEXT(c->who.org_id)};
+    char target[60];
+    snprintf(target, sizeof target, "agent:%s", c->param[0]);
     core_err e2 = store_begin(conn);
-    if (!e2)
-        e2 = store_exec(conn, "UPDATE conversations SET agent_id = NULL WHERE agent_id = $1", p, 1);
+    if (e2) {
+        json_decref(existing);
+        return e2;
+    }
+    e2 = store_exec(conn, "UPDATE conversations SET agent_id = NULL WHERE agent_id = $1", p, 1);
     if (!e2) e2 = store_exec(conn, "DELETE FROM agents WHERE id = $1 AND org_id = $2", p, 2);
+    if (!e2) e2 = hub_audit_record(conn, c, c->who.org_id, "agent.delete", target, existing, NULL);
+    json_decref(existing);
     if (e2) {
         store_rollback(conn);
         return e2;

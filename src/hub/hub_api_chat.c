@@ -4,9 +4,11 @@
  * into the UI message stream as they arrive (back-pressure: aigw is paused
  * while our client's socket is full), and stores the outcome before the
  * final chunks are written, so a client that saw "finish" always finds the
- * message in the history. A client disconnect cancels the upstream call and
- * the partial answer is stored. Also POST /api/chat/estimate.
+ * message in the history. A client disconnect stops the writing but not the
+ * upstream call: it is drained to its usage event so the stored cost is
+ * aigw's exact one (see hub_chat.h). Also POST /api/chat/estimate.
  */
+#include "hub_alerts.h"
 #include "hub_chat.h"
 #include "hub_metrics.h"
 
@@ -17,7 +19,19 @@
 
 static void chat_persist(hub_call *c);
 
-/* Writes what the encoder produced. A gone client turns into a cancel. */
+/* The client went away: nothing more is written, and an upstream paused for
+ * its sake reads on (the stream is drained for its usage, not cancelled). */
+static void client_left(hub_call *c)
+{
+    hub_chat *chat = c->ud;
+    chat->client_gone = true;
+    if (chat->backpressured && chat->upstream) {
+        chat->backpressured = false;
+        http_client_resume(chat->upstream);
+    }
+}
+
+/* Writes what the encoder produced; dropped once the client is gone. */
 static void flush(hub_call *c)
 {
     hub_chat *chat = c->ud;
@@ -27,10 +41,9 @@ static void flush(hub_call *c)
         if (err == CORE_EBUSY)
             chat->backpressured = true;
         else if (err == CORE_ECLOSED)
-            chat->client_gone = true;
+            client_left(c);
     }
     buf_reset(&chat->out);
-    if (chat->client_gone && chat->upstream) http_client_cancel(chat->upstream);
 }
 
 static void note_first_token(hub_chat *chat)
@@ -108,17 +121,17 @@ static void on_upstream_headers(void *ud, const http_client_response *resp)
     hub_call *c = ud;
     hub_chat *chat = c->ud;
     chat->upstream_status = resp->status;
-    if (resp->status != 200 || chat->client_gone) {
+    if (resp->status != 200) {
         chat->state = HUB_CHAT_REJECTED;
         return;
     }
     chat->state = HUB_CHAT_STREAMING;
-    http_add_header(c->req, "Cache-Control", "no-cache");
-    http_add_header(c->req, "X-Accel-Buffering", "no");
-    http_add_header(c->req, "x-vercel-ai-ui-message-stream", "v1");
-    if (http_stream_begin(c->req, 200, "text/event-stream") != CORE_OK) {
-        chat->client_gone = true;
-        return;
+    if (!chat->client_gone) {
+        http_add_header(c->req, "Cache-Control", "no-cache");
+        http_add_header(c->req, "X-Accel-Buffering", "no");
+        http_add_header(c->req, "x-vercel-ai-ui-message-stream", "v1");
+        hub_call_apply_headers(c); /* RateLimit-* from admission */
+        if (http_stream_begin(c->req, 200, "text/event-stream") != CORE_OK) client_left(c);
     }
     json_t *meta = hub_chat_start_metadata(chat);
     hub_ui_start(&chat->ui, &chat->out, chat->assistant_message_id, meta);
@@ -134,7 +147,6 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
         buf_append(&chat->error_body, data, len); /* past the ceiling the rest is dropped */
         return HTTP_CLIENT_CONTINUE;
     }
-    if (chat->client_gone) return HTTP_CLIENT_CONTINUE;
     core_err err = hub_gw_stream_feed(&chat->reader, data, len);
     if (err && err != CORE_ECANCELED) {
         set_outcome(chat, "partial", "gateway_error", "the gateway stream was malformed");
@@ -142,7 +154,7 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
         return HTTP_CLIENT_CONTINUE;
     }
     if (err == CORE_ECANCELED) http_client_cancel(chat->upstream);
-    return chat->backpressured ? HTTP_CLIENT_PAUSE : HTTP_CLIENT_CONTINUE;
+    return chat->backpressured && !chat->client_gone ? HTTP_CLIENT_PAUSE : HTTP_CLIENT_CONTINUE;
 }
 
 static void on_client_drain(http_request *req, void *ud)
@@ -157,16 +169,19 @@ static void on_client_drain(http_request *req, void *ud)
 
 static void on_client_close(http_request *req, void *ud)
 {
-    hub_call *c = ud;
-    hub_chat *chat = c->ud;
-    chat->client_gone = true;
-    if (chat->upstream) http_client_cancel(chat->upstream);
+    (void)req;
+    client_left(ud);
 }
 
-/* Cost of what was produced when the gateway never reported usage. */
+/* Cost of what was produced when the gateway never reported usage. Like
+ * aigw, a call that produced nothing costs nothing. */
 static void estimate_usage(hub_chat *chat)
 {
     slice_t content = hub_ui_content(&chat->ui);
+    memset(&chat->usage, 0, sizeof chat->usage);
+    chat->cost_estimated = true;
+    chat->cost_pico = 0;
+    if (content.len == 0 && !chat->ui.tools[0].used) return;
     chat->usage.input = chat->input_estimate;
     chat->usage.cached_input = 0;
     chat->usage.output = hub_tokens_estimate(content);
@@ -263,6 +278,8 @@ static void chat_finish(hub_call *c)
             herr = HUB_ERR_MODEL_NOT_FOUND;
         else if (strcmp(chat->error_code, "rate_limited") == 0)
             herr = HUB_ERR_RATE_LIMITED;
+        else if (strcmp(chat->error_code, "budget_exceeded") == 0)
+            herr = HUB_ERR_BUDGET_EXCEEDED;
         json_t *extra = json_pack("{s:s,s:s,s:s}", "gateway_code", chat->error_code, "provider",
                                   chat->provider, "model", chat->model);
         suggest_alternative(c, extra);
@@ -304,6 +321,8 @@ static void persist_done(core_err err, void *ud)
     hub_chat *chat = c->ud;
     if (err)
         log_msgf(LOG_ERROR, c->req->id, "chat: storing the answer failed: %s", core_strerror(err));
+    else
+        hub_alerts_deliver(c->hl, &chat->alerts);
     hub_metrics_chat(chat->org_id, chat->provider, chat->model, chat->status, &chat->usage,
                      chat->cost_pico, chat->ttft_ms);
     chat_finish(c);
@@ -315,9 +334,11 @@ static void persist_done(core_err err, void *ud)
 
 static core_err persist_job(store_conn *conn, void *ud)
 {
+    hub_call *c = ud;
     core_err err = CORE_EBUSY;
     for (int i = 0; i < CHAT_TX_ATTEMPTS && err == CORE_EBUSY; i++)
-        err = hub_chat_persist(ud, conn);
+        err = hub_chat_persist(c, conn);
+    if (!err) hub_chat_charge_tokens(c->ud); /* may ask Redis: outside the transaction */
     return err;
 }
 
@@ -326,9 +347,30 @@ static void chat_persist(hub_call *c)
     hub_chat *chat = c->ud;
     chat->state = HUB_CHAT_PERSISTING;
     if (store_submit(c->app->db, c->req->loop, persist_job, persist_done, c) != CORE_OK) {
+        /* the hold expires and is reclaimed (HUB_BUDGET_HOLD_TTL_MS) */
         log_msgf(LOG_ERROR, c->req->id, "chat: store queue full, answer not stored");
         chat_finish(c);
     }
+}
+
+/* ---- a chat that ends before the gateway is called ---- */
+
+static core_err release_job(store_conn *conn, void *ud)
+{
+    core_err err = CORE_EBUSY;
+    for (int i = 0; i < CHAT_TX_ATTEMPTS && err == CORE_EBUSY; i++)
+        err = hub_chat_release(ud, conn);
+    return err;
+}
+
+static void release_done(core_err err, void *ud)
+{
+    hub_call *c = ud;
+    if (err)
+        log_msgf(LOG_WARN, c->req->id, "chat: releasing the budget hold failed: %s",
+                 core_strerror(err));
+    http_request_finish(c->req);
+    hub_call_free(c);
 }
 
 /* ---- start ---- */
@@ -337,9 +379,11 @@ static void chat_start_upstream(hub_call *c)
 {
     hub_chat *chat = c->ud;
     if (chat->client_gone || http_request_closed(c->req)) {
-        /* the user message is stored; nothing was asked of the gateway */
-        http_request_finish(c->req);
-        hub_call_free(c);
+        /* the user message is stored; nothing was asked of the gateway, so the
+         * hold goes back (when the queue is full, it expires and is reclaimed) */
+        chat->state = HUB_CHAT_ENDED;
+        if (store_submit(c->app->db, c->req->loop, release_job, release_done, c) != CORE_OK)
+            release_done(CORE_EBUSY, c);
         return;
     }
     chat->state = HUB_CHAT_CONNECTING;

@@ -7,8 +7,11 @@
  *   PUT  /api/organizations/:id/settings      same fields + feature_flags (admins)
  *   GET|POST /api/users/preferences/llm       default model and pinned models
  * Every model named in a write is checked against aigw's registry (unknown ->
- * 404 model_not_found) and the org policy (not allowed -> 403).
+ * 404 model_not_found) and the org policy (not allowed -> 403). Org writes
+ * are audited (org.models.update / org.settings.update, before and after) in
+ * the transaction that makes them.
  */
+#include "hub_audit.h"
 #include "hub_settings.h"
 
 #include <stdio.h>
@@ -106,6 +109,7 @@ static core_err settings_put(hub_call *c, store_conn *conn, bool with_flags)
     hub_org_settings s;
     core_err err = hub_settings_load(conn, &c->app->cfg, c->param[0], &s);
     if (err) return err;
+    json_t *before = hub_settings_json(&s);
     json_t *body = c->body ? c->body : json_object();
     if (!c->body) c->body = body;
 
@@ -175,22 +179,37 @@ static core_err settings_put(hub_call *c, store_conn *conn, bool with_flags)
                        s.default_model[0] ? STORE_TEXT(s.default_model) : STORE_NULL,
                        STORE_TEXT(flags_text ? flags_text : "{}"),
                        STORE_INT(hub_now_ms())};
-    err = store_exec(conn,
-                     "INSERT INTO org_settings (org_id, allowed_models, default_provider, "
-                     "default_model, feature_flags, updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
-                     "ON CONFLICT (org_id) DO UPDATE SET allowed_models = excluded.allowed_models, "
-                     "default_provider = excluded.default_provider, default_model = "
-                     "excluded.default_model, feature_flags = excluded.feature_flags, updated_at "
-                     "= excluded.updated_at",
-                     p, 6);
+    json_t *after = hub_settings_json(&s);
+    char target[60];
+    snprintf(target, sizeof target, "org:%s", c->param[0]);
+    bool begun = (err = store_begin(conn)) == CORE_OK;
+    if (!err)
+        err = store_exec(
+            conn,
+            "INSERT INTO org_settings (org_id, allowed_models, default_provider, "
+            "default_model, feature_flags, updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (org_id) DO UPDATE SET allowed_models = excluded.allowed_models, "
+            "default_provider = excluded.default_provider, default_model = "
+            "excluded.default_model, feature_flags = excluded.feature_flags, updated_at "
+            "= excluded.updated_at",
+            p, 6);
+    if (!err)
+        err = hub_audit_record(conn, c, c->param[0],
+                               with_flags ? "org.settings.update" : "org.models.update", target,
+                               before, after);
+    if (!err)
+        err = store_commit(conn);
+    else if (begun)
+        store_rollback(conn);
     free(allowed_text);
     free(flags_text);
     if (!err) {
-        json_t *resp = hub_settings_json(&s);
-        json_object_set_new(resp, "models", hub_policy_annotate(c->registry, s.allowed, NULL));
-        hub_ok(c, 200, resp);
+        json_object_set_new(after, "models", hub_policy_annotate(c->registry, s.allowed, NULL));
+        hub_ok(c, 200, json_incref(after));
     }
+    json_decref(after);
 out:
+    json_decref(before);
     hub_settings_free(&s);
     return err;
 }

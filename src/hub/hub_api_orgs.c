@@ -11,9 +11,11 @@
  *   GET  /api/organizations/:id/invitations       pending invitations (admins)
  *   POST /api/invitations/accept                  {token} join with a link
  * Non-members get 404 for every /api/organizations/:id route, so an
- * organization's existence is never revealed.
+ * organization's existence is never revealed. Role changes and removals are
+ * audited in the transaction that makes them.
  */
 #include "hub_accounts.h"
+#include "hub_audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +114,26 @@ static core_err members_work(hub_call *c, store_conn *conn)
     return hub_ok(c, 200, json_pack("{s:o}", "members", list));
 }
 
+/* Runs one membership statement and its audit row in one transaction. */
+static core_err audited_exec(hub_call *c, store_conn *conn, const char *sql, store_param *p,
+                             size_t n, const char *action, json_t *before, json_t *after)
+{
+    char target[60];
+    snprintf(target, sizeof target, "user:%s", c->param[1]);
+    core_err err = store_begin(conn);
+    if (!err) {
+        err = store_exec(conn, sql, p, n);
+        if (!err) err = hub_audit_record(conn, c, c->param[0], action, target, before, after);
+        if (!err)
+            err = store_commit(conn);
+        else
+            store_rollback(conn);
+    }
+    json_decref(before);
+    json_decref(after);
+    return err;
+}
+
 /* Role of user in org, "" when not a member. */
 static core_err member_role(store_conn *conn, const char *org, const char *user, char role[16])
 {
@@ -156,8 +178,11 @@ static core_err member_update_work(hub_call *c, store_conn *conn)
         owner_count(conn, c->param[0]) <= 1)
         return hub_fail(c, HUB_ERR_CONFLICT, "an organization keeps at least one owner");
     store_param p[] = {STORE_TEXT(role), STORE_TEXT(c->param[0]), STORE_TEXT(c->param[1])};
-    if ((err = store_exec(
-             conn, "UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3", p, 3)))
+    if ((err = audited_exec(c, conn,
+                            "UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3",
+                            p, 3, "membership.update",
+                            json_pack("{s:s,s:s}", "user_id", c->param[1], "role", their_role),
+                            json_pack("{s:s,s:s}", "user_id", c->param[1], "role", role))))
         return err;
     return hub_ok(c, 200, json_pack("{s:s,s:s}", "user_id", c->param[1], "role", role));
 }
@@ -175,8 +200,10 @@ static core_err member_remove_work(hub_call *c, store_conn *conn)
     if (strcmp(their_role, "owner") == 0 && owner_count(conn, c->param[0]) <= 1)
         return hub_fail(c, HUB_ERR_CONFLICT, "an organization keeps at least one owner");
     store_param p[] = {STORE_TEXT(c->param[0]), STORE_TEXT(c->param[1])};
-    if ((err =
-             store_exec(conn, "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2", p, 2)))
+    if ((err = audited_exec(c, conn, "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2",
+                            p, 2, "membership.remove",
+                            json_pack("{s:s,s:s}", "user_id", c->param[1], "role", their_role),
+                            NULL)))
         return err;
     return hub_ok(c, 200, json_pack("{s:b}", "ok", 1));
 }

@@ -46,7 +46,8 @@ typedef enum {
     HUB_ERR_MODEL_NOT_ALLOWED, /* 403 */
     HUB_ERR_MODEL_NOT_FOUND,   /* 404 */
     HUB_ERR_MODEL_UNAVAILABLE, /* 503 */
-    HUB_ERR_RATE_LIMITED,      /* 429 */
+    HUB_ERR_RATE_LIMITED,      /* 429 (+ Retry-After, RateLimit-*) */
+    HUB_ERR_BUDGET_EXCEEDED,   /* 402: a monthly budget cannot hold the call's maximum cost */
     HUB_ERR_FEATURE_DISABLED,  /* 403 */
     HUB_ERR_GATEWAY,           /* 502 gateway_error: aigw failed or is unreachable */
     HUB_ERR_BUSY,              /* 503 server_busy: store queue full */
@@ -73,6 +74,8 @@ typedef struct {
     int64_t registry_ttl_ms;
     int64_t max_output_tokens; /* sent to the gateway when the model has none */
     bool seed_demo;
+    char redis_url[512]; /* REDIS_URL: cluster-wide rate limits; "" = in-process */
+    char web_dir[512];   /* TEAMHUB_WEB_DIR: serve the UI from disk; "" = embedded */
 } hub_config;
 
 /* Defaults, then environment. */
@@ -137,6 +140,8 @@ typedef struct {
     char role[16];       /* role in the active organization */
 } hub_principal;
 
+#define HUB_CALL_MAX_HEADERS 6
+
 typedef struct hub_call hub_call;
 /* Runs on a store worker. Returns CORE_OK after setting a response with
  * hub_ok or hub_fail; any other value becomes a 500. */
@@ -171,6 +176,12 @@ struct hub_call {
     const char *raw_type;
     char content_disposition[200];
     char set_cookie[400];
+    /* extra response headers (RateLimit-*, Retry-After), see hub_call_header */
+    struct {
+        char name[32];
+        char value[64];
+    } headers[HUB_CALL_MAX_HEADERS];
+    size_t header_count;
     hub_next_fn next; /* set by work: run on the loop instead of responding */
     void *ud;         /* handler-specific state */
     void (*ud_free)(void *ud);
@@ -189,6 +200,13 @@ void hub_call_submit(hub_call *c, hub_work_fn work);
 void hub_call_submit_with_registry(hub_call *c, hub_work_fn work);
 /* Sends the response recorded in c (or an error) and frees c. */
 void hub_call_respond(hub_call *c);
+/* Records a header for the response c will send (error, JSON or a stream
+ * begun by the handler), on the worker or the loop. Names and values longer
+ * than the slots, or more than HUB_CALL_MAX_HEADERS, are dropped. */
+void hub_call_header(hub_call *c, const char *name, const char *value);
+/* Loop side: adds the recorded headers to c->req (hub_call_respond does it;
+ * stream handlers call it before http_stream_begin). */
+void hub_call_apply_headers(hub_call *c);
 /* Frees a call whose exchange the caller ended itself (streams). */
 void hub_call_free(hub_call *c);
 /* Convenience: new call + params + submit, for simple handlers. */

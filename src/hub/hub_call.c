@@ -29,6 +29,7 @@ static const struct {
     [HUB_ERR_MODEL_NOT_FOUND] = {"model_not_found", 404},
     [HUB_ERR_MODEL_UNAVAILABLE] = {"model_unavailable", 503},
     [HUB_ERR_RATE_LIMITED] = {"rate_limited", 429},
+    [HUB_ERR_BUDGET_EXCEEDED] = {"budget_exceeded", 402},
     [HUB_ERR_FEATURE_DISABLED] = {"feature_disabled", 403},
     [HUB_ERR_GATEWAY] = {"gateway_error", 502},
     [HUB_ERR_BUSY] = {"server_busy", 503},
@@ -125,6 +126,23 @@ void hub_call_free(hub_call *c)
     free(c);
 }
 
+void hub_call_header(hub_call *c, const char *name, const char *value)
+{
+    if (c->header_count >= HUB_CALL_MAX_HEADERS || strlen(name) >= sizeof c->headers[0].name ||
+        strlen(value) >= sizeof c->headers[0].value)
+        return;
+    snprintf(c->headers[c->header_count].name, sizeof c->headers[0].name, "%s", name);
+    snprintf(c->headers[c->header_count].value, sizeof c->headers[0].value, "%s", value);
+    c->header_count++;
+}
+
+void hub_call_apply_headers(hub_call *c)
+{
+    for (size_t i = 0; i < c->header_count; i++)
+        http_add_header(c->req, c->headers[i].name, c->headers[i].value);
+    c->header_count = 0;
+}
+
 void hub_call_respond(hub_call *c)
 {
     http_request *req = c->req;
@@ -138,6 +156,7 @@ void hub_call_respond(hub_call *c)
                         (double)(time_mono_us() - req->start_us) / 1e6);
     if (c->set_cookie[0]) http_add_header(req, "Set-Cookie", c->set_cookie);
     http_add_header(req, "Cache-Control", "no-store");
+    hub_call_apply_headers(c);
     if (c->err != HUB_OK || c->status == 0) {
         if (c->status == 0) {
             c->err = HUB_ERR_INTERNAL;

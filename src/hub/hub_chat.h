@@ -13,14 +13,24 @@
  *   PERSISTING  store job: assistant message, usage row, memory row
  *   ENDED       exchange over (stream ended, error sent, or client gone)
  * The client can disconnect in any state (client_gone); from then on nothing
- * is written, the upstream call is cancelled, and what was produced is stored
- * as a partial message.
+ * is written to it, but the upstream call runs to its end (it is drained, not
+ * cancelled) so that the stored cost is the one aigw reports and logs - the
+ * call was paid for either way, it never costs more than its reservation, and
+ * `teamhub usage verify` stays exact. The answer is stored with status
+ * "partial" and error_code "client_closed".
+ *
+ * Governance (hub_governance.h): rate limits are taken in PREPARING before
+ * its transaction, the budget reservation is the last write of that
+ * transaction; PERSISTING settles it in the transaction that stores the
+ * answer, then charges the real token count and sends new budget alerts.
+ * A chat that ends before the gateway is called releases its hold.
  */
 #ifndef HUB_CHAT_H
 #define HUB_CHAT_H
 
 #include "hub_app.h"
 #include "hub_cost.h"
+#include "hub_governance.h"
 #include "hub_gwstream.h"
 #include "hub_policy.h"
 #include "hub_uistream.h"
@@ -64,6 +74,11 @@ typedef struct {
     int64_t input_estimate; /* tokens, for cut streams */
     int64_t max_output;     /* maxTokens sent to the gateway */
 
+    /* governance */
+    bool rate_admitted;       /* rate limits taken (once, even when the transaction retries) */
+    hub_gov_ticket gov;       /* reservation and verdict, from admission to settlement */
+    hub_budget_alerts alerts; /* alerts the settlement created, sent from the loop */
+
     /* the upstream exchange */
     http_client_call *upstream;
     int upstream_status;
@@ -91,8 +106,16 @@ typedef struct {
 /* Loads everything, resolves the model, stores the user message, builds the
  * gateway body. Fails the call (403/404/503 ...) when the chat cannot start. */
 core_err hub_chat_prepare(hub_call *c, store_conn *conn);
-/* Stores the assistant message, the usage row and the memory row. */
+/* Stores the assistant message, the usage row and the memory row, and
+ * settles the budget reservation with the call's cost (new alerts go into
+ * chat->alerts). */
 core_err hub_chat_persist(hub_call *c, store_conn *conn);
+/* Releases the reservation of a chat that ends before the gateway is called
+ * (client gone). No-op when nothing is held. */
+core_err hub_chat_release(hub_call *c, store_conn *conn);
+/* Worker, outside transactions: charges the tpm buckets with the real token
+ * total (minus what admission took). */
+void hub_chat_charge_tokens(hub_chat *chat);
 /* Per-turn cost estimate: POST /api/chat/estimate. */
 core_err hub_chat_estimate(hub_call *c, store_conn *conn);
 

@@ -334,6 +334,58 @@ static core_err lock_conversation(store_conn *conn, const char *id)
     return err;
 }
 
+/* ---- governance ---- */
+
+/* What governance needs to know about the call chat is about to make. */
+static void gov_call_of(const hub_call *c, const hub_chat *chat, const json_t *org_allowed,
+                        const json_t *agent_allowed, hub_gov_call *out)
+{
+    memset(out, 0, sizeof *out);
+    out->org_id = chat->org_id;
+    out->user_id = chat->user_id;
+    out->agent_id = chat->agent_id;
+    out->conversation_id = chat->conversation_id;
+    out->provider = chat->provider;
+    out->model = chat->model;
+    out->input_estimate = chat->input_estimate;
+    out->max_output = chat->max_output;
+    out->price = chat->price;
+    out->have_price = chat->have_price;
+    out->registry = c->registry;
+    out->org_allowed = org_allowed;
+    out->agent_allowed = agent_allowed;
+    out->max_output_default = c->app->cfg.max_output_tokens;
+}
+
+/* Rate limits, once per chat (a retried transaction does not take twice).
+ * Returns false after failing the call (429 / 503) and recording the refusal. */
+static bool admit_rate(hub_call *c, store_conn *conn, hub_chat *chat, const hub_gov_call *call,
+                       core_err *err)
+{
+    *err = CORE_OK;
+    if (chat->rate_admitted) return true;
+    hub_gov_outcome outcome;
+    json_t *extra = NULL;
+    char msg[300];
+    *err = hub_governance_admit_rate(conn, call, &chat->gov, &outcome, &extra, msg, sizeof msg);
+    if (*err) return false;
+    hub_governance_rate_headers(c, &chat->gov.verdict);
+    if (outcome == HUB_GOV_OK) {
+        chat->rate_admitted = true;
+        return true;
+    }
+    if (outcome == HUB_GOV_RATE_LIMITED) {
+        hub_fail_extra(c, HUB_ERR_RATE_LIMITED, extra, "%s", msg);
+    } else {
+        json_decref(extra);
+        hub_fail_extra(c, HUB_ERR_BUSY, json_pack("{s:s}", "reason", "rate_limiter_unavailable"),
+                       "%s", msg);
+    }
+    *err = record_refusal(c, conn, chat->conversation_id, chat->agent_id, chat->provider,
+                          chat->model, hub_err_code(c->err));
+    return false;
+}
+
 /* ---- prepare ---- */
 
 core_err hub_chat_prepare(hub_call *c, store_conn *conn)
@@ -398,6 +450,9 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
     if (agent.system_prompt[0]) tokens += hub_tokens_estimate(slice_from_cstr(agent.system_prompt));
     chat->input_estimate = tokens;
     chat->max_output = max_out;
+    /* the answer's id travels in the gateway metadata, so aigw's usage_log row
+     * and teamhub's ledger row of this call can be matched by `usage verify` */
+    random_id("msg_", chat->assistant_message_id, sizeof chat->assistant_message_id);
 
     json_t *input = json_pack("{s:O}", "messages", history);
     if (agent.system_prompt[0])
@@ -409,6 +464,8 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
         1, "maxTokens", (json_int_t)max_out, "input", input, "metadata", "org_id", c->who.org_id,
         "user_id", c->who.user_id, "conversation_id", chat->conversation_id, "agent_id",
         chat->agent_id[0] ? json_string(chat->agent_id) : json_null());
+    json_object_set_new(json_object_get(gw, "metadata"), "message_id",
+                        json_string(chat->assistant_message_id));
     free(chat->gateway_body); /* a retried transaction builds it again */
     chat->gateway_body = gw ? json_dumps(gw, JSON_COMPACT) : NULL;
     json_decref(gw);
@@ -416,6 +473,10 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
         err = CORE_ENOMEM;
         goto out;
     }
+
+    hub_gov_call gcall;
+    gov_call_of(c, chat, s.allowed, agent.allowed, &gcall);
+    if (!admit_rate(c, conn, chat, &gcall, &err)) goto out;
 
     /* store the conversation change and the user message before aigw is called */
     int64_t now = hub_now_ms();
@@ -485,12 +546,30 @@ core_err hub_chat_prepare(hub_call *c, store_conn *conn)
                          m, 5);
         free(parts);
     }
+    /* the budget hold is the transaction's last write: the budget rows stay
+     * locked for the shortest time, and a refusal rolls everything back */
+    hub_gov_outcome outcome = HUB_GOV_OK;
+    json_t *extra = NULL;
+    char msg[500];
+    if (!err)
+        err =
+            hub_governance_reserve_tx(conn, &gcall, &chat->gov, &outcome, &extra, msg, sizeof msg);
     if (err) {
         store_rollback(conn);
         goto out;
     }
-    if ((err = store_commit(conn))) goto out;
-    random_id("msg_", chat->assistant_message_id, sizeof chat->assistant_message_id);
+    if (outcome != HUB_GOV_OK) {
+        store_rollback(conn);
+        chat->gov.reservation_id[0] = '\0';
+        hub_fail_extra(c, HUB_ERR_BUDGET_EXCEEDED, extra, "%s", msg);
+        err = record_refusal(c, conn, chat->conversation_id, chat->agent_id, chat->provider,
+                             chat->model, hub_err_code(c->err));
+        goto out;
+    }
+    if ((err = store_commit(conn))) {
+        chat->gov.reservation_id[0] = '\0';
+        goto out;
+    }
     hub_ok(c, 200, json_object());
 out:
     json_decref(history);
@@ -505,6 +584,7 @@ out:
 core_err hub_chat_persist(hub_call *c, store_conn *conn)
 {
     hub_chat *chat = c->ud;
+    chat->alerts.count = 0; /* a retried transaction reports them again */
     int64_t now = hub_now_ms();
     char day[16], usage_id[40], memory_id[40], cost_text[48];
     time_t secs = (time_t)(now / 1000);
@@ -604,6 +684,10 @@ core_err hub_chat_persist(hub_call *c, store_conn *conn)
         store_param u[] = {STORE_INT(now), STORE_TEXT(chat->conversation_id)};
         err = store_exec(conn, "UPDATE conversations SET updated_at = $1 WHERE id = $2", u, 2);
     }
+    /* the settlement commits with the ledger row it must equal */
+    if (!err)
+        err = hub_governance_settle_tx(conn, &chat->gov, chat->assistant_message_id,
+                                       chat->cost_pico, chat->cost_pico == 0, &chat->alerts);
     if (err) {
         store_rollback(conn);
         goto out;
@@ -613,6 +697,29 @@ out:
     free(parts);
     if (!err) hub_ok(c, 200, json_object());
     return err;
+}
+
+core_err hub_chat_release(hub_call *c, store_conn *conn)
+{
+    hub_chat *chat = c->ud;
+    if (!chat->gov.reservation_id[0]) return CORE_OK;
+    core_err err = store_begin(conn);
+    if (err) return err;
+    err = hub_governance_settle_tx(conn, &chat->gov, NULL, 0, true, NULL);
+    if (err) {
+        store_rollback(conn);
+        return err;
+    }
+    return store_commit(conn);
+}
+
+void hub_chat_charge_tokens(hub_chat *chat)
+{
+    hub_gov_call call;
+    memset(&call, 0, sizeof call);
+    call.org_id = chat->org_id;
+    call.user_id = chat->user_id;
+    hub_governance_charge_tokens(&call, &chat->gov, chat->usage.input + chat->usage.output);
 }
 
 /* ---- metadata ---- */
@@ -698,14 +805,33 @@ core_err hub_chat_estimate(hub_call *c, store_conn *conn)
                  r.model);
         goto out;
     }
+    /* what the budgets say about this turn (a send is refused when it does not fit) */
+    snprintf(chat.org_id, sizeof chat.org_id, "%s", c->who.org_id);
+    snprintf(chat.user_id, sizeof chat.user_id, "%s", c->who.user_id);
+    snprintf(chat.agent_id, sizeof chat.agent_id, "%s", agent.present ? conv.agent_id : "");
+    snprintf(chat.provider, sizeof chat.provider, "%s", r.provider);
+    snprintf(chat.model, sizeof chat.model, "%s", r.model);
+    chat.price = price;
+    chat.have_price = true;
+    chat.input_estimate = tokens;
+    chat.max_output = max_out;
+    hub_gov_call gcall;
+    gov_call_of(c, &chat, s.allowed, agent.allowed, &gcall);
+    json_t *budget = hub_governance_budget_outlook(conn, &gcall);
+    if (!budget) {
+        err = CORE_EDB;
+        goto out;
+    }
     char min_text[48], max_text[48];
     hub_ok(c, 200,
-           json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:o,s:b}", "provider", r.provider, "model",
-                     r.model, "model_source", hub_model_source_code(r.source), "model_reason",
-                     r.reason, "estimated_input_tokens", (json_int_t)tokens, "max_output_tokens",
-                     (json_int_t)max_out, "cost_min_usd", money_format_pico(min_pico, min_text),
-                     "cost_max_usd", money_format_pico(max_pico, max_text), "pricing",
-                     json_deep_copy(json_object_get(entry, "pricing")), "estimated", 1));
+           json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:o,s:b,s:o}", "provider", r.provider,
+                     "model", r.model, "model_source", hub_model_source_code(r.source),
+                     "model_reason", r.reason, "estimated_input_tokens", (json_int_t)tokens,
+                     "max_output_tokens", (json_int_t)max_out, "cost_min_usd",
+                     money_format_pico(min_pico, min_text), "cost_max_usd",
+                     money_format_pico(max_pico, max_text), "pricing",
+                     json_deep_copy(json_object_get(entry, "pricing")), "estimated", 1, "budget",
+                     budget));
 out:
     json_decref(history);
     agent_free(&agent);

@@ -6,9 +6,9 @@
  */
 #include "hub_cli.h"
 #include "hub_accounts.h"
+#include "hub_gov_schema.h"
 #include "hub_schema.h"
-
-#include "../core/money.h"
+#include "hub_verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +46,7 @@ core_err hub_cli_open_store(const hub_config *cfg, store **out)
         return err;
     }
     err = hub_schema_migrate(*out, errbuf, sizeof errbuf);
+    if (!err) err = hub_gov_schema_migrate(*out, errbuf, sizeof errbuf);
     if (err) {
         fprintf(stderr, "teamhub: migration failed: %s\n", errbuf);
         store_close(*out);
@@ -95,37 +96,6 @@ static core_err token_create_job(store_conn *conn, void *ud)
     token_create_args *a = ud;
     a->result = hub_user_find(conn, a->email, a->user_id);
     if (!a->result) a->result = hub_token_create(conn, a->user_id, a->name, a->token_id, a->token);
-    return CORE_OK;
-}
-
-/* ---- usage verify ---- */
-
-typedef struct {
-    int64_t ledger_total, message_total, mismatched_messages, mismatched_conversations;
-} verify_args;
-
-static core_err verify_job(store_conn *conn, void *ud)
-{
-    verify_args *a = ud;
-    store_rows *rows = NULL;
-    core_err err = store_query(
-        conn,
-        "SELECT (SELECT COALESCE(SUM(cost_pico), 0) FROM model_usage_analytics u WHERE "
-        "EXISTS (SELECT 1 FROM conversations c WHERE c.id = u.conversation_id)), "
-        "(SELECT COALESCE(SUM(cost_pico), 0) FROM messages WHERE role = 'assistant'), "
-        "(SELECT COUNT(*) FROM model_usage_analytics u JOIN messages m ON m.id = u.message_id "
-        " WHERE m.cost_pico <> u.cost_pico), "
-        "(SELECT COUNT(*) FROM conversations c WHERE "
-        " (SELECT COALESCE(SUM(cost_pico), 0) FROM messages m WHERE m.conversation_id = c.id) <> "
-        " (SELECT COALESCE(SUM(cost_pico), 0) FROM model_usage_analytics u "
-        "  WHERE u.conversation_id = c.id))",
-        NULL, 0, &rows);
-    if (err) return err;
-    a->ledger_total = store_rows_i64(rows, 0, 0, -1);
-    a->message_total = store_rows_i64(rows, 0, 1, -1);
-    a->mismatched_messages = store_rows_i64(rows, 0, 2, -1);
-    a->mismatched_conversations = store_rows_i64(rows, 0, 3, -1);
-    store_rows_free(rows);
     return CORE_OK;
 }
 
@@ -274,22 +244,8 @@ int hub_cli_main(int argc, char **argv)
             rc = 0;
         }
     } else if (strcmp(cmd, "usage") == 0 && strcmp(sub, "verify") == 0) {
-        if (hub_cli_open_store(&cfg, &db) != CORE_OK) return 1;
-        verify_args a;
-        memset(&a, 0, sizeof a);
-        if (store_run_sync(db, verify_job, &a) != CORE_OK) {
-            fprintf(stderr, "teamhub: database error\n");
-        } else {
-            char ledger[48], messages[48];
-            printf("ledger (live conversations): %s USD\nassistant messages:          %s USD\n"
-                   "messages whose cost differs from their ledger row: %lld\n"
-                   "conversations whose totals differ: %lld\n",
-                   money_format_pico(a.ledger_total, ledger),
-                   money_format_pico(a.message_total, messages), (long long)a.mismatched_messages,
-                   (long long)a.mismatched_conversations);
-            rc = (a.mismatched_messages == 0 && a.mismatched_conversations == 0) ? 0 : 1;
-            printf("%s\n", rc == 0 ? "OK: exact" : "MISMATCH");
-        }
+        /* the one reconciliation (hub_verify.c); it reads, it never migrates */
+        return hub_verify_main(argc, argv, 3, cfg.database_url);
     } else {
         fprintf(stderr, "teamhub: unknown command '%s %s'\n\n", cmd, sub);
         hub_config_usage(stderr);

@@ -79,6 +79,8 @@ void hub_config_defaults(hub_config *cfg)
     if ((v = getenv("TEAMHUB_FEATURE_LLM_SELECTION")) && *v)
         cfg->llm_selection_default = parse_bool(v);
     if ((v = getenv("TEAMHUB_SECURE_COOKIES")) && *v) cfg->secure_cookies = parse_bool(v);
+    if ((v = getenv("REDIS_URL")) && *v) snprintf(cfg->redis_url, sizeof cfg->redis_url, "%s", v);
+    if ((v = getenv("TEAMHUB_WEB_DIR")) && *v) snprintf(cfg->web_dir, sizeof cfg->web_dir, "%s", v);
     int64_t n;
     if (parse_i64(getenv("TEAMHUB_THREADS"), 0, &n) == CORE_OK && n < 256) cfg->threads = (int)n;
     if (parse_i64(getenv("TEAMHUB_SESSION_TTL_S"), 60, &n) == CORE_OK) cfg->session_ttl_s = n;
@@ -116,6 +118,10 @@ core_err hub_config_flags(hub_config *cfg, int argc, char **argv, int start, cha
             snprintf(cfg->database_url, sizeof cfg->database_url, "%s", value);
         else if (strcmp(flag, "--gateway-url") == 0)
             snprintf(cfg->gateway_url, sizeof cfg->gateway_url, "%s", value);
+        else if (strcmp(flag, "--redis-url") == 0)
+            snprintf(cfg->redis_url, sizeof cfg->redis_url, "%s", value);
+        else if (strcmp(flag, "--web-dir") == 0)
+            snprintf(cfg->web_dir, sizeof cfg->web_dir, "%s", value);
         else if (strcmp(flag, "--default-model") == 0)
             bad = parse_model(cfg, value);
         else if (strcmp(flag, "--threads") == 0) {
@@ -145,8 +151,12 @@ void hub_config_usage(FILE *out)
           "owner|admin|member]\n"
           "                            [--name N]\n"
           "       teamhub tokens create --email E [--name N]   prints a personal API token once\n"
-          "       teamhub usage verify [--database URL]        checks that cost totals equal the\n"
-          "                                                     sum of per-message costs\n"
+          "       teamhub usage verify [--database URL] [--gateway-database URL] [--org ID] "
+          "[--json]\n"
+          "                            reconciles per-message costs, model_usage_analytics,\n"
+          "                            budget settlements and budgets (and aigw's usage_log\n"
+          "                            with --gateway-database or AIGW_DATABASE_URL) to the\n"
+          "                            pico-USD; exit 0 exact, 1 on any difference\n"
           "\n"
           "flags (environment variable in brackets, default after '='):\n"
           "  --listen HOST:PORT     [TEAMHUB_LISTEN]       = 127.0.0.1:8080\n"
@@ -155,6 +165,11 @@ void hub_config_usage(FILE *out)
           "  --gateway-url URL      [AI_GATEWAY_URL]       = http://127.0.0.1:8090\n"
           "                         [AI_GATEWAY_API_KEY]   gateway key (environment only)\n"
           "  --default-model P/M    [TEAMHUB_DEFAULT_MODEL] = simulator/sim-chat (system default)\n"
+          "  --redis-url URL        [REDIS_URL]            = none: rate limits per process;\n"
+          "                         redis://[:password@]host[:port][/db] makes them hold\n"
+          "                         across every teamhub node sharing that Redis\n"
+          "  --web-dir DIR          [TEAMHUB_WEB_DIR]      = none: the embedded UI; serve the\n"
+          "                         UI files from DIR instead (UI development)\n"
           "  --threads N            [TEAMHUB_THREADS]      = number of CPUs (event loops)\n"
           "  --session-ttl SECONDS  [TEAMHUB_SESSION_TTL_S] = 1209600 (14 days)\n"
           "  --secure-cookies       [TEAMHUB_SECURE_COOKIES] = off (set behind HTTPS)\n"

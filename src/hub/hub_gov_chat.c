@@ -102,6 +102,49 @@ core_err hub_governance_settle_tx(store_conn *conn, const hub_gov_ticket *ticket
                                 released, message_id, hub_now_ms(), alerts);
 }
 
+json_t *hub_governance_budget_outlook(store_conn *conn, const hub_gov_call *call)
+{
+    int64_t amount = -1;
+    if (call->have_price &&
+        hub_budget_max_cost(&call->price, call->input_estimate, call->max_output, &amount))
+        amount = -1;
+    const char *subjects[HUB_BUDGET__COUNT] = {call->org_id, call->user_id, call->agent_id};
+    int64_t now = hub_now_ms();
+    int64_t remaining = -1;
+    int tightest = -1;
+    bool fits = true;
+    for (int s = 0; s < HUB_BUDGET__COUNT; s++) {
+        if (!subjects[s] || !*subjects[s]) continue;
+        hub_budget_info info;
+        core_err err =
+            hub_budget_get_tx(conn, call->org_id, (hub_budget_scope)s, subjects[s], now, &info);
+        bool limited = info.exists && info.has_limit;
+        int64_t left = info.remaining_pico;
+        hub_budget_info_free(&info);
+        if (err) return NULL;
+        if (!limited) continue;
+        if (remaining < 0 || left < remaining) {
+            remaining = left;
+            tightest = s;
+        }
+        if (amount < 0 || amount > left) fits = false;
+    }
+    char rem[48], req[48];
+    json_t *out = json_pack(
+        "{s:o,s:o,s:b,s:o}", "remaining_usd",
+        remaining >= 0 ? json_string(money_format_pico(remaining, rem)) : json_null(),
+        "required_usd", amount >= 0 ? json_string(money_format_pico(amount, req)) : json_null(),
+        "fits", fits, "budget_scope",
+        tightest >= 0 ? json_string(hub_budget_scope_name((hub_budget_scope)tightest))
+                      : json_null());
+    json_object_set_new(out, "cheaper_models",
+                        fits ? json_array()
+                             : hub_budget_cheaper_models(call->registry, call->org_allowed,
+                                                         call->agent_allowed, call->input_estimate,
+                                                         call->max_output_default, remaining));
+    return out;
+}
+
 void hub_governance_charge_tokens(const hub_gov_call *call, const hub_gov_ticket *ticket,
                                   int64_t total_tokens)
 {
@@ -111,19 +154,19 @@ void hub_governance_charge_tokens(const hub_gov_call *call, const hub_gov_ticket
                           extra, hub_now_ms());
 }
 
-void hub_governance_rate_headers(http_request *req, const hub_limit_verdict *v)
+void hub_governance_rate_headers(hub_call *c, const hub_limit_verdict *v)
 {
     if (v->limit <= 0) return;
     char text[32];
     snprintf(text, sizeof text, "%lld", (long long)v->limit);
-    http_add_header(req, "RateLimit-Limit", text);
+    hub_call_header(c, "RateLimit-Limit", text);
     snprintf(text, sizeof text, "%lld", (long long)v->remaining);
-    http_add_header(req, "RateLimit-Remaining", text);
+    hub_call_header(c, "RateLimit-Remaining", text);
     snprintf(text, sizeof text, "%lld", (long long)((v->reset_ms + 999) / 1000));
-    http_add_header(req, "RateLimit-Reset", text);
+    hub_call_header(c, "RateLimit-Reset", text);
     if (!v->allowed) {
         int64_t secs = (v->retry_after_ms + 999) / 1000;
         snprintf(text, sizeof text, "%lld", (long long)(secs > 0 ? secs : 1));
-        http_add_header(req, "Retry-After", text);
+        hub_call_header(c, "Retry-After", text);
     }
 }

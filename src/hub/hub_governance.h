@@ -88,10 +88,18 @@ core_err hub_governance_reserve_tx(store_conn *conn, const hub_gov_call *call,
 core_err hub_governance_settle_tx(store_conn *conn, const hub_gov_ticket *ticket,
                                   const char *message_id, int64_t cost_pico, bool released,
                                   hub_budget_alerts *alerts);
+/* Worker: whether the call would fit the budgets that apply right now (for
+ * estimates; the reservation decides for real). New object
+ *   {remaining_usd|null, required_usd|null, fits, budget_scope|null,
+ *    cheaper_models:[..]}
+ * remaining_usd is the tightest limited budget's, null when none has a
+ * limit; cheaper_models only when it does not fit. NULL on a database error. */
+json_t *hub_governance_budget_outlook(store_conn *conn, const hub_gov_call *call);
 /* Worker, outside transactions: the real token total minus what was taken. */
 void hub_governance_charge_tokens(const hub_gov_call *call, const hub_gov_ticket *ticket,
                                   int64_t total_tokens);
-/* Loop side: RateLimit-Limit/-Remaining/-Reset (and Retry-After when
- * refused) for verdict; nothing when no limit applies. */
-void hub_governance_rate_headers(http_request *req, const hub_limit_verdict *verdict);
+/* Records RateLimit-Limit/-Remaining/-Reset (and Retry-After when refused)
+ * for verdict on c's response (hub_call_header); nothing when no limit
+ * applies. Worker or loop. */
+void hub_governance_rate_headers(hub_call *c, const hub_limit_verdict *verdict);
 #endif

@@ -3,8 +3,9 @@
  * attachment, HTTP client to aigw, registry cache), the route table of every
  * API module, and /healthz.
  */
-#include "hub_web.h"
+#include "hub_governance.h"
 #include "hub_server.h"
+#include "hub_web.h"
 #include "hub_metrics.h"
 
 #include "../core/log.h"
@@ -78,6 +79,7 @@ core_err hub_server_routes(http_router *r)
     if (!err) err = hub_routes_metrics(r);
     if (!err) err = hub_routes_usage(r);
     if (!err) err = hub_routes_agents(r);
+    if (!err) err = hub_routes_governance(r);
     if (!err) err = hub_web_routes(r); /* the browser UI: last, after every /api route */
     return err;
 }

@@ -6,7 +6,9 @@
  */
 #include "hub_auth.h"
 #include "hub_cli.h"
+#include "hub_governance.h"
 #include "hub_server.h"
+#include "hub_web.h"
 
 #include "../core/log.h"
 
@@ -41,10 +43,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "teamhub: %s (see --help)\n", err);
         return 2;
     }
+    if (hub_governance_init(app.cfg.redis_url, err, sizeof err) != CORE_OK) {
+        fprintf(stderr, "teamhub: bad REDIS_URL / --redis-url: %s\n", err);
+        return 2;
+    }
+    if (app.cfg.web_dir[0]) hub_web_set_dir(app.cfg.web_dir);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (hub_cli_open_store(&app.cfg, &app.db) != CORE_OK) return 1;
+    if (hub_cli_open_store(&app.cfg, &app.db) != CORE_OK) {
+        hub_governance_shutdown();
+        return 1;
+    }
     if (app.cfg.seed_demo && hub_cli_seed_demo(app.db) != CORE_OK) {
         store_close(app.db);
+        hub_governance_shutdown();
         return 1;
     }
 
@@ -60,11 +71,14 @@ int main(int argc, char **argv)
                 app.cfg.listen_port, core_strerror(serr));
         if (app.router) http_router_free(app.router);
         store_close(app.db);
+        hub_governance_shutdown();
         return 1;
     }
     char fields[1200];
-    snprintf(fields, sizeof fields, "\"listen\":\"http://%s:%d\",\"gateway\":\"%s\"",
-             app.cfg.listen_host, http_server_port(app.server), app.cfg.gateway_url);
+    snprintf(fields, sizeof fields,
+             "\"listen\":\"http://%s:%d\",\"gateway\":\"%s\",\"rate_limits\":\"%s\"",
+             app.cfg.listen_host, http_server_port(app.server), app.cfg.gateway_url,
+             hub_limits_distributed(hub_governance_limits()) ? "redis" : "in_process");
     log_event(LOG_INFO, NULL, "teamhub listening", fields);
     printf("teamhub listening on http://%s:%d\n", app.cfg.listen_host,
            http_server_port(app.server));
@@ -77,6 +91,7 @@ int main(int argc, char **argv)
     http_server_wait(app.server);
     http_router_free(app.router);
     store_close(app.db);
+    hub_governance_shutdown();
     curl_global_cleanup();
     return 0;
 }

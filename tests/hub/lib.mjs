@@ -187,11 +187,11 @@ export function hubQuery(hub, sql) {
 export function runUiStreamCheck(hub, token, env = {}) {
   // The script imports the AI SDK packages; node resolves them from the script's location, so a
   // copy is placed under tests/node_modules/.cache (a cache directory, never committed).
-  const src = path.resolve(TESTS_DIR, '..', '..', 'shared', 'reference', 'client-scripts', 'ui-stream-check.mjs');
+  const src = path.join(TESTS_DIR, 'clients', 'ui-stream-check.mjs');
   const dir = path.join(TESTS_DIR, 'node_modules', '.cache', 'teamhub');
   fs.mkdirSync(dir, { recursive: true });
   const script = path.join(dir, 'ui-stream-check.mjs');
-  fs.copyFileSync(fs.existsSync(src) ? src : path.join(TESTS_DIR, 'hub', 'ui-stream-check.mjs'), script);
+  fs.copyFileSync(src, script);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [script], {
       env: { ...process.env, UI_STREAM_URL: `${hub.url}/api/chat`, GATEWAY_API_KEY: token, ...env },
