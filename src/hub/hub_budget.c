@@ -92,37 +92,55 @@ core_err hub_budget_reserve_tx(store_conn *conn, const hub_budget_subject *who, 
         store_param p[] = {STORE_INT(amount_pico), STORE_INT(now_ms), STORE_TEXT(who->org_id),
                            STORE_TEXT(scope_names[s]), STORE_TEXT(subject)};
         store_rows *rows = NULL;
-        err = store_query(conn,
-                          "UPDATE budgets SET reserved_pico = reserved_pico + CAST($1 AS BIGINT), "
-                          "updated_at = $2 WHERE org_id = $3 AND scope = $4 AND subject_id = $5 "
-                          "AND (monthly_limit_pico IS NULL OR spent_pico + reserved_pico + "
-                          "CAST($1 AS BIGINT) <= monthly_limit_pico) RETURNING id",
-                          p, 5, &rows);
-        if (err) return err;
-        held[s] = store_rows_count(rows) == 1;
-        store_rows_free(rows);
-        if (held[s]) continue;
+        bool exists = false;
+        /* The second attempt runs only with the row locked by the look below,
+         * which saw room that appeared after the first one was evaluated. */
+        for (int attempt = 0; attempt < 2 && !held[s]; attempt++) {
+            err = store_query(
+                conn,
+                "UPDATE budgets SET reserved_pico = reserved_pico + CAST($1 AS BIGINT), "
+                "updated_at = $2 WHERE org_id = $3 AND scope = $4 AND subject_id = $5 "
+                "AND (monthly_limit_pico IS NULL OR spent_pico + reserved_pico + "
+                "CAST($1 AS BIGINT) <= monthly_limit_pico) RETURNING id",
+                p, 5, &rows);
+            if (err) return err;
+            held[s] = store_rows_count(rows) == 1;
+            store_rows_free(rows);
+            rows = NULL;
+            if (held[s] || attempt > 0) break;
 
-        /* Either no such budget (nothing to hold) or it is full: look. */
-        store_param q[] = {STORE_TEXT(who->org_id), STORE_TEXT(scope_names[s]),
-                           STORE_TEXT(subject)};
-        err = store_query(conn,
-                          "SELECT monthly_limit_pico, spent_pico, reserved_pico FROM budgets "
-                          "WHERE org_id = $1 AND scope = $2 AND subject_id = $3",
-                          q, 3, &rows);
-        if (err) return err;
-        if (store_rows_count(rows) == 1) {
-            out->refused = true;
-            out->scope = (hub_budget_scope)s;
-            out->limit_pico = store_rows_i64(rows, 0, 0, 0);
-            out->spent_pico = store_rows_i64(rows, 0, 1, 0);
-            out->reserved_pico = store_rows_i64(rows, 0, 2, 0);
-            out->remaining_pico =
-                remaining_of(out->limit_pico, out->spent_pico, out->reserved_pico);
+            /* Either no such budget (nothing to hold) or it is full: look,
+             * locking the row (PostgreSQL; SQLite's write lock is held
+             * already) so the numbers a refusal reports are the ones that
+             * refused - a settle that committed after the UPDATE was
+             * evaluated may have made room, and then the UPDATE runs again. */
+            store_param q[] = {STORE_TEXT(who->org_id), STORE_TEXT(scope_names[s]),
+                               STORE_TEXT(subject)};
+            err = store_query(conn,
+                              "SELECT monthly_limit_pico, spent_pico, reserved_pico FROM budgets "
+                              "WHERE org_id = $1 AND scope = $2 AND subject_id = $3 FOR UPDATE",
+                              q, 3, &rows);
+            if (err) return err;
+            exists = store_rows_count(rows) == 1;
+            if (exists) {
+                out->scope = (hub_budget_scope)s;
+                out->limit_pico = store_rows_i64(rows, 0, 0, 0);
+                out->spent_pico = store_rows_i64(rows, 0, 1, 0);
+                out->reserved_pico = store_rows_i64(rows, 0, 2, 0);
+                out->remaining_pico =
+                    remaining_of(out->limit_pico, out->spent_pico, out->reserved_pico);
+                out->refused = store_rows_get(rows, 0, 0) && out->remaining_pico < amount_pico;
+            }
+            store_rows_free(rows);
+            rows = NULL;
+            if (!exists || out->refused) break;
         }
-        store_rows_free(rows);
+        /* a budget that could not be held refuses, even in the case that
+         * cannot happen with the row locked (the retry failing) */
+        if (exists && !held[s]) out->refused = true;
         if (out->refused) return CORE_OK;
     }
+    memset(out, 0, sizeof *out);
 
     random_id("bres_", out->reservation_id, sizeof out->reservation_id);
     store_param r[] = {
