@@ -22,10 +22,10 @@ static void parse(parsed *p, bool openai, const char *body)
 {
     arena_init(&p->arena, 1u << 20);
     p->err[0] = '\0';
-    p->e = openai ? gw_parse_chat_completions(slice_from_cstr(body), &p->arena, &p->pr, p->err,
-                                              sizeof p->err)
-                  : gw_parse_generate(slice_from_cstr(body), &p->arena, &p->pr, p->err,
-                                      sizeof p->err);
+    p->e = openai
+               ? gw_parse_chat_completions(slice_from_cstr(body), &p->arena, &p->pr, p->err,
+                                           sizeof p->err)
+               : gw_parse_generate(slice_from_cstr(body), &p->arena, &p->pr, p->err, sizeof p->err);
 }
 
 static void done(parsed *p)
@@ -106,6 +106,13 @@ static void test_errors(void **state)
                  "{\"provider\":\"openai\",\"model\":\"m\",\"input\":{\"messages\":[{\"role\":"
                  "\"wizard\",\"content\":\"x\"}]}}",
                  "input.messages[0].role");
+    /* Multi-digit positions are named exactly. */
+    char many[8192];
+    int n = snprintf(many, sizeof many, "{\"model\":\"openai/m\",\"messages\":[");
+    for (int i = 0; i < 120; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "{\"role\":\"user\",\"content\":\"x\"},");
+    snprintf(many + n, sizeof many - (size_t)n, "{\"role\":\"user\",\"content\":7}]}");
+    expect_error(true, many, "messages[120].content must be a string");
     expect_error(false,
                  "{\"provider\":\"openai\",\"model\":\"m\",\"featureOptions\":{\"maxTokens\":0},"
                  "\"input\":{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}}",
@@ -123,7 +130,8 @@ static void test_errors(void **state)
                  "feature must be");
     expect_error(true, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                  "model is required");
-    expect_error(true, "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+    expect_error(true,
+                 "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                  "provider/model");
     expect_error(true, "{\"model\":\"openai/gpt-4o\",\"stream\":true}", "messages");
     expect_error(true,
