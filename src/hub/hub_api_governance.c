@@ -58,21 +58,30 @@ hub_limits *hub_governance_limits(void)
 
 /* ---- shared ---- */
 
-/* Runs fn in a transaction, retried when it lost a lock conflict. fn fails
- * the call itself for caller mistakes (then the transaction rolls back). */
+/* Runs fn in one transaction. fn fails the call itself for caller mistakes
+ * (then the transaction rolls back). CORE_EBUSY: it lost a lock conflict and
+ * may simply run again. */
+static core_err in_transaction_once(hub_call *c, store_conn *conn,
+                                    core_err (*fn)(hub_call *, store_conn *))
+{
+    c->err = HUB_OK;
+    core_err err = store_begin(conn);
+    if (err) return err;
+    err = fn(c, conn);
+    if (!err && c->err == HUB_OK)
+        err = store_commit(conn);
+    else
+        store_rollback(conn);
+    return err;
+}
+
+/* in_transaction_once, retried when it lost a lock conflict. */
 static core_err in_transaction(hub_call *c, store_conn *conn,
                                core_err (*fn)(hub_call *, store_conn *))
 {
     core_err err = CORE_EBUSY;
-    for (int attempt = 0; attempt < 3 && err == CORE_EBUSY; attempt++) {
-        c->err = HUB_OK;
-        if ((err = store_begin(conn))) continue;
-        err = fn(c, conn);
-        if (!err && c->err == HUB_OK)
-            err = store_commit(conn);
-        else
-            store_rollback(conn);
-    }
+    for (int attempt = 0; attempt < 3 && err == CORE_EBUSY; attempt++)
+        err = in_transaction_once(c, conn, fn);
     return err;
 }
 
@@ -197,7 +206,8 @@ static core_err apply_subjects(hub_call *c, store_conn *conn, const char *org_id
             if (!parse_limit(c, json_object_get(item, "monthly_limit_usd"), "monthly_limit_usd",
                              &has_limit, &pico))
                 return CORE_OK;
-            err = hub_budget_set_tx(conn, org_id, scope, id, has_limit, pico, NULL, NULL, now);
+            err =
+                hub_budget_set_tx(conn, org_id, scope, id, has_limit, pico, NULL, NULL, now, c->ud);
         }
         if (err) return err;
     }
@@ -243,7 +253,7 @@ static core_err budget_put_tx(hub_call *c, store_conn *conn)
             goto out;
         }
         err = hub_budget_set_tx(conn, org_id, HUB_BUDGET_ORG, org_id, has_limit, pico, thresholds,
-                                hook, now);
+                                hook, now, c->ud);
         if (err) goto out;
     }
     if ((err = apply_subjects(c, conn, org_id, HUB_BUDGET_USER, json_object_get(body, "users"),
@@ -265,11 +275,26 @@ out:
     return err;
 }
 
+/* Loop: a budget change may itself cross thresholds; their webhooks go out
+ * once the change is committed. */
+static void budget_put_deliver(hub_call *c)
+{
+    hub_alerts_deliver(c->hl, c->ud);
+    hub_call_respond(c);
+}
+
 static core_err budget_put_work(hub_call *c, store_conn *conn)
 {
     if (!hub_require_org(c, conn, c->param[0], "admin", NULL)) return CORE_OK;
     if (!c->body) return hub_fail(c, HUB_ERR_INVALID_REQUEST, "send {\"monthly_limit_usd\":..}");
-    return in_transaction(c, conn, budget_put_tx);
+    hub_budget_alerts *alerts = c->ud;
+    core_err err = CORE_EBUSY;
+    for (int attempt = 0; attempt < 3 && err == CORE_EBUSY; attempt++) {
+        alerts->count = 0; /* a rolled-back attempt's alerts were never written */
+        err = in_transaction_once(c, conn, budget_put_tx);
+    }
+    if (!err && c->err == HUB_OK && alerts->count) c->next = budget_put_deliver;
+    return err;
 }
 
 /* ---- limits ---- */
@@ -440,7 +465,22 @@ static core_err status_work(hub_call *c, store_conn *conn)
 /* ---- routes ---- */
 
 HUB_USER_HANDLER(budget_get_work, "id", NULL)
-HUB_USER_HANDLER(budget_put_work, "id", NULL)
+
+static void handle_budget_put_work(http_request *req, void *ud)
+{
+    (void)ud;
+    hub_call *c = hub_call_new(req, HUB_AUTH_USER);
+    if (!c) return;
+    c->ud = calloc(1, sizeof(hub_budget_alerts));
+    if (!c->ud) {
+        hub_fail(c, HUB_ERR_INTERNAL, "out of memory");
+        hub_call_respond(c);
+        return;
+    }
+    c->ud_free = free;
+    hub_call_param(c, 0, "id");
+    hub_call_submit(c, budget_put_work);
+}
 HUB_USER_HANDLER(limits_get_work, "id", NULL)
 HUB_USER_HANDLER(limits_put_work, "id", NULL)
 HUB_USER_HANDLER(status_work, NULL, NULL)

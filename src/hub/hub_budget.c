@@ -470,7 +470,8 @@ json_t *hub_budget_info_json(const hub_budget_info *b, hub_budget_scope scope,
 
 core_err hub_budget_set_tx(store_conn *conn, const char *org_id, hub_budget_scope scope,
                            const char *subject_id, bool has_limit, int64_t limit_pico,
-                           const json_t *thresholds, const char *webhook, int64_t now_ms)
+                           const json_t *thresholds, const char *webhook, int64_t now_ms,
+                           hub_budget_alerts *alerts)
 {
     if ((unsigned)scope >= HUB_BUDGET__COUNT || (has_limit && limit_pico < 0)) return CORE_EINVAL;
     if (thresholds && !hub_budget_thresholds_valid(thresholds)) return CORE_EINVAL;
@@ -525,7 +526,7 @@ core_err hub_budget_set_tx(store_conn *conn, const char *org_id, hub_budget_scop
                          .limit = limit_pico,
                          .spent_before = -1,
                          .spent_after = cur.spent_pico};
-        err = record_alerts(conn, &a, now_ms, NULL);
+        err = record_alerts(conn, &a, now_ms, alerts);
     }
     free(thr_text);
 out:

@@ -148,10 +148,13 @@ json_t *hub_budget_info_json(const hub_budget_info *b, hub_budget_scope scope,
 
 /* Creates or updates a budget. has_limit false = no limit (tracking only).
  * thresholds may be NULL (keep / default), webhook NULL = keep, "" = none.
- * A new row starts with the period's settled spend from the ledger. */
+ * A new row starts with the period's settled spend from the ledger. A limit
+ * already crossed records its alerts at once; they are added to alerts (may
+ * be NULL) for webhook delivery. */
 core_err hub_budget_set_tx(store_conn *conn, const char *org_id, hub_budget_scope scope,
                            const char *subject_id, bool has_limit, int64_t limit_pico,
-                           const json_t *thresholds, const char *webhook, int64_t now_ms);
+                           const json_t *thresholds, const char *webhook, int64_t now_ms,
+                           hub_budget_alerts *alerts);
 /* Removes a budget row (spend stays in the ledger). */
 core_err hub_budget_delete_tx(store_conn *conn, const char *org_id, hub_budget_scope scope,
                               const char *subject_id);

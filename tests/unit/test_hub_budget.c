@@ -105,7 +105,7 @@ static core_err in_tx(store_conn *c, job_args *a, core_err (*fn)(store_conn *, j
 static core_err do_set(store_conn *c, job_args *a)
 {
     return hub_budget_set_tx(c, a->org, a->scope, a->subject, a->has_limit, a->limit, a->thresholds,
-                             a->webhook, a->now);
+                             a->webhook, a->now, NULL);
 }
 
 static core_err do_reserve(store_conn *c, job_args *a)
