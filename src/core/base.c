@@ -57,7 +57,8 @@ slice_t slice_trim(slice_t s)
         s.ptr++;
         s.len--;
     }
-    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
     return s;
 }
 
@@ -150,6 +151,7 @@ void random_id(const char *prefix, char *out, size_t outsz)
     }
     unsigned char rnd[16];
     if (random_bytes(rnd, sizeof rnd) != CORE_OK) memset(rnd, 0, sizeof rnd);
-    for (int i = 0; i < 16; i++) p[10 + i] = alphabet[rnd[i] & 31];
+    for (int i = 0; i < 16; i++)
+        p[10 + i] = alphabet[rnd[i] & 31];
     p[26] = '\0';
 }

@@ -17,19 +17,19 @@
 
 typedef enum {
     CORE_OK = 0,
-    CORE_ENOMEM,     /* allocation failed */
-    CORE_EINVAL,     /* caller passed something malformed */
-    CORE_ETOOBIG,    /* a ceiling (buffer, line, body, count) was hit */
-    CORE_EPARSE,     /* outside input did not follow its grammar */
-    CORE_EIO,        /* socket or file error */
-    CORE_ETIMEDOUT,  /* a deadline passed */
-    CORE_ECLOSED,    /* the peer went away */
-    CORE_ENOTFOUND,  /* the thing asked for does not exist */
-    CORE_EEXIST,     /* the thing to create already exists */
-    CORE_EDB,        /* the database reported an error */
-    CORE_EBUSY,      /* try again later (queue full, lock held) */
-    CORE_ECANCELED,  /* the operation was cancelled by its owner */
-    CORE_EAGAIN,     /* need more input before anything can be decided */
+    CORE_ENOMEM,    /* allocation failed */
+    CORE_EINVAL,    /* caller passed something malformed */
+    CORE_ETOOBIG,   /* a ceiling (buffer, line, body, count) was hit */
+    CORE_EPARSE,    /* outside input did not follow its grammar */
+    CORE_EIO,       /* socket or file error */
+    CORE_ETIMEDOUT, /* a deadline passed */
+    CORE_ECLOSED,   /* the peer went away */
+    CORE_ENOTFOUND, /* the thing asked for does not exist */
+    CORE_EEXIST,    /* the thing to create already exists */
+    CORE_EDB,       /* the database reported an error */
+    CORE_EBUSY,     /* try again later (queue full, lock held) */
+    CORE_ECANCELED, /* the operation was cancelled by its owner */
+    CORE_EAGAIN,    /* need more input before anything can be decided */
     CORE_ERR__COUNT
 } core_err;
 

@@ -97,12 +97,14 @@ char *money_format(int64_t amount, int scale, int min_decimals, char out[48])
 {
     uint64_t mag = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
     uint64_t div = 1;
-    for (int k = 0; k < scale; k++) div *= 10;
+    for (int k = 0; k < scale; k++)
+        div *= 10;
     uint64_t ip = mag / div, fp = mag % div;
     char frac[24];
     snprintf(frac, sizeof frac, "%0*llu", scale, (unsigned long long)fp);
     int keep = scale;
-    while (keep > min_decimals && frac[keep - 1] == '0') keep--;
+    while (keep > min_decimals && frac[keep - 1] == '0')
+        keep--;
     frac[keep] = '\0';
     if (keep > 0)
         snprintf(out, 48, "%s%llu.%s", amount < 0 ? "-" : "", (unsigned long long)ip, frac);

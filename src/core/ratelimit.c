@@ -13,8 +13,8 @@ typedef struct {
     char key[96];
     bool used;
     int64_t limit;
-    int64_t level;   /* micro-slots: units * MS_PER_MIN; may be negative (debt) */
-    int64_t last_ms; /* last refill */
+    int64_t level;    /* micro-slots: units * MS_PER_MIN; may be negative (debt) */
+    int64_t last_ms;  /* last refill */
     uint64_t touched; /* LRU clock */
 } bucket;
 
@@ -50,7 +50,8 @@ void rl_free(rl_table *t)
 static uint64_t hash_key(const char *k)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
     return h;
 }
 

@@ -74,8 +74,7 @@ static void probe_free(probe *p)
     if (p->models) json_decref(p->models);
     free(p);
     bg->probes_busy--;
-    if (bg->stopping && bg->open_handles == 0 && bg->probes_busy == 0 && !bg->reload_busy)
-        free(bg);
+    if (bg->stopping && bg->open_handles == 0 && bg->probes_busy == 0 && !bg->reload_busy) free(bg);
 }
 
 static core_err discover_job(store_conn *c, void *ud)
@@ -122,8 +121,7 @@ static void probe_done(void *ud, core_err err, const char *message)
         if (ops && ops->parse_models && strcmp(p->pcfg->name, "local") == 0) {
             p->models = ops->parse_models(buf_slice(&p->body));
             if (p->models && json_array_size(p->models) > 0 && !p->bg->stopping &&
-                store_submit(app->db, p->bg->lp->loop, discover_job, discover_done, p) ==
-                    CORE_OK)
+                store_submit(app->db, p->bg->lp->loop, discover_job, discover_done, p) == CORE_OK)
                 return;
         }
     } else {

@@ -24,7 +24,8 @@ typedef struct {
 #define F(field) offsetof(gw_config, field), sizeof(((gw_config *)0)->field)
 
 static const opt_def options[] = {
-    {"listen", "AIGW_LISTEN", OPT_LISTEN, 0, 0, "127.0.0.1:8090", "address to listen on (host:port)"},
+    {"listen", "AIGW_LISTEN", OPT_LISTEN, 0, 0, "127.0.0.1:8090",
+     "address to listen on (host:port)"},
     {"database", "DATABASE_URL", OPT_STR, F(database_url), "sqlite:./data/aigw.db",
      "sqlite:<path> or postgres://user@host:port/db"},
     {"threads", "AIGW_THREADS", OPT_INT, F(threads), "0", "event loops (0 = number of CPUs)"},
@@ -87,7 +88,8 @@ void gw_config_usage(FILE *out)
         if (o->dflt && o->dflt[0]) fprintf(out, " [default %s]", o->dflt);
         fputc('\n', out);
     }
-    fprintf(out, "\nproviders (a provider is configured when its key is set; local when its URL is):\n");
+    fprintf(out,
+            "\nproviders (a provider is configured when its key is set; local when its URL is):\n");
     for (size_t i = 0; i < ARRAY_LEN(provider_defs); i++) {
         const provider_def *p = &provider_defs[i];
         fprintf(out, "  %-9s %-18s %-18s base URL default %s\n", p->name, p->key_env, p->url_env,
@@ -184,8 +186,8 @@ static bool set_option(gw_config *cfg, const opt_def *o, const char *v, char *er
     }
 bad:
     /* Never echo the value: it may be a secret. */
-    snprintf(err, errlen, "invalid value for %s%s%s", o->flag ? "--" : "", o->flag ? o->flag : o->env,
-             o->flag ? "" : "");
+    snprintf(err, errlen, "invalid value for %s%s%s", o->flag ? "--" : "",
+             o->flag ? o->flag : o->env, o->flag ? "" : "");
     return false;
 }
 
@@ -271,7 +273,8 @@ int gw_config_fallbacks(const gw_config *cfg, const char *provider, const char *
     snprintf(key, sizeof key, "%s/%s", provider, model);
     for (int i = 0; i < cfg->nfallbacks; i++) {
         if (strcmp(cfg->fallbacks[i].from, key) != 0) continue;
-        for (int k = 0; k < cfg->fallbacks[i].nto; k++) out[k] = cfg->fallbacks[i].to[k];
+        for (int k = 0; k < cfg->fallbacks[i].nto; k++)
+            out[k] = cfg->fallbacks[i].to[k];
         return cfg->fallbacks[i].nto;
     }
     return 0;

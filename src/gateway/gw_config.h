@@ -12,12 +12,12 @@
 #include "provider.h"
 #include "provider_simulator.h"
 
-#define GW_MAX_PROVIDERS 8
+#define GW_MAX_PROVIDERS      8
 #define GW_MAX_FALLBACK_RULES 32
 
 typedef struct {
-    char from[160];     /* "provider/model" */
-    char to[4][160];    /* fallbacks in order */
+    char from[160];  /* "provider/model" */
+    char to[4][160]; /* fallbacks in order */
     int nto;
 } gw_fallback_rule;
 
@@ -26,20 +26,20 @@ typedef struct {
     int listen_port;
     char database_url[1024];
     int threads;
-    char seed_key[256];             /* AI_GATEWAY_API_KEY, may be empty */
+    char seed_key[256]; /* AI_GATEWAY_API_KEY, may be empty */
     gw_provider_cfg providers[GW_MAX_PROVIDERS];
     size_t nproviders;
     gw_sim_config sim;
-    int retry_max;                  /* retries per target on retryable errors */
-    uint32_t retry_base_ms;         /* first backoff, doubled each time, jittered */
-    uint32_t retry_after_cap_ms;    /* provider Retry-After beyond this -> do not wait, fall back */
-    uint32_t request_timeout_ms;    /* whole-request deadline */
+    int retry_max;               /* retries per target on retryable errors */
+    uint32_t retry_base_ms;      /* first backoff, doubled each time, jittered */
+    uint32_t retry_after_cap_ms; /* provider Retry-After beyond this -> do not wait, fall back */
+    uint32_t request_timeout_ms; /* whole-request deadline */
     uint32_t connect_timeout_ms;
     uint32_t first_byte_timeout_ms;
     uint32_t idle_timeout_ms;
-    uint32_t probe_interval_ms;     /* 0 disables health probes */
-    uint32_t keepalive_ms;          /* SSE comment while the model is silent */
-    uint32_t shutdown_grace_ms;     /* SIGTERM: let open streams finish */
+    uint32_t probe_interval_ms; /* 0 disables health probes */
+    uint32_t keepalive_ms;      /* SSE comment while the model is silent */
+    uint32_t shutdown_grace_ms; /* SIGTERM: let open streams finish */
     size_t max_body_bytes;
     gw_fallback_rule fallbacks[GW_MAX_FALLBACK_RULES];
     int nfallbacks;

@@ -42,9 +42,9 @@
 #define GW_MAX_TOOL_CALLS    64
 
 typedef struct {
-    const char *name;     /* "openai" */
-    const char *base_url; /* e.g. "https://api.openai.com/v1"; overridable by env */
-    const char *api_key;  /* NULL = unconfigured; never logged */
+    const char *name;        /* "openai" */
+    const char *base_url;    /* e.g. "https://api.openai.com/v1"; overridable by env */
+    const char *api_key;     /* NULL = unconfigured; never logged */
     const char *api_variant; /* eden: "v3" (default) or "v2"; else NULL. Only
                               * build() needs it: the parsers recognise the
                               * generation from the bytes. */
@@ -57,7 +57,7 @@ typedef struct {
     const char *headers[16]; /* "Name: value", NULL-terminated */
     size_t nheaders;
     slice_t body;
-    bool stream;             /* response will be a stream to feed to the stream parser */
+    bool stream; /* response will be a stream to feed to the stream parser */
 } gw_upstream_req;
 
 typedef struct gw_stream gw_stream; /* adapter-private parser state */

@@ -32,7 +32,8 @@ static void deepseek_parse_response(const gw_request *req, slice_t body, gw_emit
 }
 
 /* GET /models is free: the health probe uses it. */
-static gw_err deepseek_build_models(const gw_provider_cfg *cfg, arena_t *arena, gw_upstream_req *out)
+static gw_err deepseek_build_models(const gw_provider_cfg *cfg, arena_t *arena,
+                                    gw_upstream_req *out)
 {
     return gw_oai_build_models(&deepseek_dialect, cfg, arena, out);
 }

@@ -96,8 +96,10 @@ static void test_concurrent_no_overshoot(void **state)
     (void)state;
     shared = rl_new(16);
     pthread_t th[8];
-    for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, hammer, NULL);
-    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++)
+        pthread_create(&th[i], NULL, hammer, NULL);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(allowed_count, 100); /* clock frozen: exactly the bucket */
     rl_free(shared);
 }
