@@ -85,7 +85,7 @@ static void serve_generation(http_request *req, bool openai)
         c->sink = openai ? &gw_sink_openai_stream : &gw_sink_generate_stream;
     if (!gw_app_admit(lp->app, req, &c->caller, gw_tokens_estimate_request(&c->pr.req), openai,
                       &c->tpm_reserved)) {
-        gw_call_discard(c);
+        gw_call_discard(c, 429, GW_ERR_RATE_LIMITED);
         return;
     }
     gw_call_start(c);

@@ -112,7 +112,7 @@ void gw_app_record(gw_app *app, const gw_call_summary *s)
         .ttft_ms = s->ttft_ms,
         .http_status = s->http_status,
         .error_code = s->error != GW_OK ? gw_err_code(s->error) : NULL,
-        .attempts = s->attempts > 0 ? s->attempts : 1,
+        .attempts = s->attempts, /* 0: refused before any upstream call */
         .fallback_from = s->fallback_from,
         .stream = s->stream,
         .metadata_json = meta,

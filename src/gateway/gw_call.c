@@ -854,6 +854,9 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
     make_call_id(sink == &gw_sink_openai_json || sink == &gw_sink_openai_stream ? "chatcmpl-"
                                                                                 : "gen_",
                  c->id, sizeof c->id);
+    /* The generation id is also the usage_log request_id: sent on every
+     * answer, errors included, so a caller can find its ledger row. */
+    http_add_header(req, "X-Generation-Id", c->id);
     buf_init(&c->body, GW_MAX_RESPONSE_BODY);
     buf_init(&c->text, GW_MAX_OUTPUT);
     buf_init(&c->reasoning, GW_MAX_OUTPUT);
@@ -868,13 +871,44 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
     return c;
 }
 
+/* A usage row for a request refused before any upstream attempt, so every
+ * request the gateway answered is in the ledger (at zero cost). */
+static void record_refusal(gw_call *c, int status, gw_err err)
+{
+    const gw_request *r = &c->pr.req;
+    const char *prov = r->provider && r->provider[0] ? r->provider : "-";
+    const char *model = r->model && r->model[0] ? r->model : "-";
+    char requested[300];
+    snprintf(requested, sizeof requested, "%s/%s", prov, model);
+    gw_call_summary s = {
+        .request_id = c->id,
+        .key_id = c->caller.key_id,
+        .provider = prov,
+        .model = model,
+        .requested_model = requested,
+        .provider_cost_pico = -1,
+        .latency_ms = (int64_t)((time_mono_us() - c->start_us) / 1000),
+        .ttft_ms = -1,
+        .http_status = status,
+        .error = err,
+        .attempts = 0,
+        .stream = r->stream,
+        .metadata = r->metadata,
+        .endpoint = c->endpoint,
+        .caller = &c->caller,
+    };
+    gw_app_record(c->app, &s);
+}
+
 void gw_call_reject(gw_call *c, gw_err err, const char *msg)
 {
+    record_refusal(c, gw_err_status(err), err);
     gw_call_respond_error(c, gw_err_status(err), err, msg, false, -1);
 }
 
-void gw_call_discard(gw_call *c)
+void gw_call_discard(gw_call *c, int status, gw_err err)
 {
+    record_refusal(c, status, err);
     c->http = NULL;
     call_unref(c);
 }

@@ -145,8 +145,9 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
 void gw_call_start(gw_call *c);
 /* Answers with an error before anything started, and frees the call. */
 void gw_call_reject(gw_call *c, gw_err err, const char *msg);
-/* Frees a call whose request was already answered by the caller. */
-void gw_call_discard(gw_call *c);
+/* Frees a call whose request the caller already answered with status/err
+ * (recorded in the usage log like every other answered request). */
+void gw_call_discard(gw_call *c, int status, gw_err err);
 
 /* The four sinks. */
 extern const gw_sink gw_sink_generate_stream;

@@ -115,7 +115,7 @@ static usage_entry *entry_new(const gw_usage_row *row)
     e->row.fallback_from = place(&cursor, parts[6]);
     e->row.metadata_json = place(&cursor, parts[7]);
     if (e->row.ts_ms <= 0) e->row.ts_ms = time_wall_ms();
-    if (e->row.attempts < 1) e->row.attempts = 1;
+    if (e->row.attempts < 0) e->row.attempts = 0;
     return e;
 }
 

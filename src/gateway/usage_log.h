@@ -51,7 +51,7 @@ typedef struct {
     int64_t ttft_ms;            /* -1 = no first token (NULL) */
     int http_status;            /* 0 = none (NULL) */
     const char *error_code;     /* gw_err_code text, NULL on success */
-    int attempts;               /* >= 1 */
+    int attempts;               /* upstream attempts; 0 = refused before any */
     const char *fallback_from;  /* "provider/model" of the original target, or NULL */
     bool stream;
     const char *metadata_json; /* caller's metadata as JSON text, or NULL */

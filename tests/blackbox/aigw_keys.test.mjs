@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-import { AIGW_BIN, genBody, startAigw, waitFor } from './lib.mjs';
+import { AIGW_BIN, genBody, startAigw, usageRow, waitFor } from './lib.mjs';
 
 let gw;
 const keys = {};
@@ -116,5 +116,30 @@ describe('key lifecycle', () => {
     cli(['keys', 'revoke', entry.id]);
     await waitFor(async () => (await callWith(keys.revoke, '/api/generate', simBody)).status === 401,
       { timeout: 12000, interval: 200, what: 'revocation to take effect' });
+  });
+});
+
+describe('every answered request is in the ledger', () => {
+  test('a refused request (invalid, rate limited) gets a usage row at zero cost', async () => {
+    const bad = await gw.fetch('/api/generate', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'simulator', model: 'sim-fast', input: { messages: [] } }),
+    });
+    assert.equal(bad.status, 400);
+    const id = bad.headers.get('x-generation-id');
+    assert.match(id, /^gen_/);
+    const row = await usageRow(gw, id);
+    assert.equal(row.error_code, 'invalid_request');
+    assert.equal(Number(row.http_status), 400);
+    assert.equal(Number(row.cost_pico), 0);
+    assert.equal(Number(row.attempts), 0);
+    assert.equal(row.provider, 'simulator');
+
+    const limited = await callWith(keys.rpm, '/api/generate', simBody);
+    assert.equal(limited.status, 429);
+    const lrow = await usageRow(gw, limited.headers.get('x-generation-id'));
+    assert.equal(lrow.error_code, 'rate_limited');
+    assert.equal(Number(lrow.http_status), 429);
+    assert.ok(lrow.key_id, 'the refused request is attributed to its key');
   });
 });

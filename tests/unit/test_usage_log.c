@@ -261,7 +261,7 @@ static void test_fields_round_trip(void **state)
     assert_null(store_rows_get(r, 1, 14));
     assert_null(store_rows_get(r, 1, 15));
     assert_string_equal(store_rows_get(r, 1, 16), "timeout");
-    assert_int_equal(store_rows_i64(r, 1, 17, 0), 1);
+    assert_int_equal(store_rows_i64(r, 1, 17, -1), 0); /* 0 attempts: refused before any */
     assert_null(store_rows_get(r, 1, 18));
     assert_int_equal(store_rows_i64(r, 1, 19, -1), 0);
     assert_null(store_rows_get(r, 1, 20));
