@@ -1,5 +1,14 @@
 /*
  * ratelimit.c - exact integer token buckets in a bounded LRU-recycled table.
+ *
+ * Keys longer than a slot's key field are stored truncated and matched by
+ * their stored prefix plus the hash of the whole key, so two long keys that
+ * share a prefix still get separate buckets and a long key still finds its
+ * own bucket again (it never silently starts over with a full one).
+ *
+ * Limits and costs come from configuration and from provider-reported token
+ * counts; both are clamped to RL_MAX_UNITS so the micro-slot arithmetic
+ * (units * 60000) can never overflow int64.
  */
 #include "ratelimit.h"
 
@@ -8,9 +17,13 @@
 #include <stdlib.h>
 
 #define MS_PER_MIN 60000
+/* Largest limit or cost taken at face value: a quarter of what fits in int64
+ * as micro-slots, so a full bucket minus one maximal cost never overflows. */
+#define RL_MAX_UNITS (INT64_MAX / MS_PER_MIN / 4)
 
 typedef struct {
     char key[96];
+    uint64_t key_hash; /* of the whole key, which may be longer than key[] */
     bool used;
     int64_t limit;
     int64_t level;    /* micro-slots: units * MS_PER_MIN; may be negative (debt) */
@@ -55,6 +68,18 @@ static uint64_t hash_key(const char *k)
     return h;
 }
 
+static int64_t clamp_units(int64_t units)
+{
+    return units > RL_MAX_UNITS ? RL_MAX_UNITS : units;
+}
+
+/* Same key: equal hashes of the whole key and equal stored (maybe truncated)
+ * text. For keys that fit, the text comparison alone is exact. */
+static bool bucket_has_key(const bucket *b, const char *key, uint64_t h)
+{
+    return b->used && b->key_hash == h && strncmp(b->key, key, sizeof b->key - 1) == 0;
+}
+
 /* Finds or creates the bucket (full when new). Caller holds the mutex. */
 static bucket *lookup(rl_table *t, const char *key, int64_t limit, int64_t now_ms)
 {
@@ -62,7 +87,7 @@ static bucket *lookup(rl_table *t, const char *key, int64_t limit, int64_t now_m
     bucket *victim = NULL;
     for (size_t probe = 0; probe < 16 && probe < t->n; probe++) {
         bucket *b = &t->slots[(h + probe) % t->n];
-        if (b->used && strcmp(b->key, key) == 0) {
+        if (bucket_has_key(b, key, h)) {
             b->touched = ++t->clock;
             return b;
         }
@@ -74,6 +99,7 @@ static bucket *lookup(rl_table *t, const char *key, int64_t limit, int64_t now_m
     }
     /* Recycle the least recently used of the probed slots. */
     snprintf(victim->key, sizeof victim->key, "%s", key);
+    victim->key_hash = h;
     victim->used = true;
     victim->limit = limit;
     victim->level = limit * MS_PER_MIN;
@@ -90,8 +116,15 @@ static void refill(bucket *b, int64_t limit, int64_t now_ms)
         b->limit = limit;
     }
     if (now_ms > b->last_ms) {
-        int64_t add = (now_ms - b->last_ms) * limit;
-        b->level = b->level > cap - add ? cap : b->level + add;
+        /* Compare in elapsed time first: (now - last) * limit can overflow
+         * after a long idle period, while the room left in the bucket cannot
+         * (level >= -cap - RL_MAX_UNITS * MS_PER_MIN). */
+        int64_t elapsed = now_ms - b->last_ms;
+        int64_t room = cap - b->level;
+        if (room <= 0 || elapsed >= room / limit + 1)
+            b->level = cap;
+        else
+            b->level = MIN(cap, b->level + elapsed * limit);
         b->last_ms = now_ms;
     }
 }
@@ -114,6 +147,8 @@ void rl_take(rl_table *t, const char *key, int64_t limit, int64_t cost, int64_t 
         return;
     }
     if (cost < 0) cost = 0;
+    limit = clamp_units(limit);
+    cost = clamp_units(cost);
     pthread_mutex_lock(&t->mu);
     bucket *b = lookup(t, key, limit, now_ms);
     refill(b, limit, now_ms);
@@ -132,6 +167,8 @@ void rl_take(rl_table *t, const char *key, int64_t limit, int64_t cost, int64_t 
 void rl_charge(rl_table *t, const char *key, int64_t limit, int64_t cost, int64_t now_ms)
 {
     if (limit <= 0 || cost <= 0) return;
+    limit = clamp_units(limit);
+    cost = clamp_units(cost);
     pthread_mutex_lock(&t->mu);
     bucket *b = lookup(t, key, limit, now_ms);
     refill(b, limit, now_ms);
@@ -148,6 +185,7 @@ void rl_peek(rl_table *t, const char *key, int64_t limit, int64_t now_ms, rl_res
     memset(out, 0, sizeof *out);
     out->allowed = true;
     if (limit <= 0) return;
+    limit = clamp_units(limit);
     pthread_mutex_lock(&t->mu);
     bucket *b = lookup(t, key, limit, now_ms);
     refill(b, limit, now_ms);

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 static void test_rpm(void **state)
 {
@@ -72,6 +73,54 @@ static void test_bounded(void **state)
     rl_free(t);
 }
 
+/* Keys longer than a slot's key field (hub keys carry two ids) must keep
+ * their own bucket: a key that never matched again would get a fresh, full
+ * bucket on every call, i.e. no limit at all. */
+static void test_long_keys(void **state)
+{
+    (void)state;
+    rl_table *t = rl_new(64);
+    rl_result r;
+    char a[200], b[200];
+    memset(a, 'x', sizeof a - 1);
+    a[sizeof a - 1] = '\0';
+    memcpy(b, a, sizeof b);
+    b[sizeof b - 2] = 'y'; /* same first 198 bytes, different key */
+    for (int i = 0; i < 3; i++) {
+        rl_take(t, a, 3, 1, 0, &r);
+        assert_true(r.allowed);
+    }
+    rl_take(t, a, 3, 1, 0, &r);
+    assert_false(r.allowed);
+    rl_take(t, b, 3, 1, 0, &r); /* a different long key has its own bucket */
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 2);
+    rl_free(t);
+}
+
+/* Limits and costs near INT64_MAX (a misconfigured tpm, a provider reporting
+ * absurd token counts) and long idle gaps must not overflow (UBSan checks). */
+static void test_huge_values(void **state)
+{
+    (void)state;
+    rl_table *t = rl_new(64);
+    rl_result r;
+    rl_take(t, "big", INT64_MAX, 1, 0, &r);
+    assert_true(r.allowed);
+    rl_charge(t, "big", INT64_MAX, INT64_MAX, 1);
+    rl_take(t, "big", INT64_MAX, INT64_MAX, INT64_MAX / 2, &r);
+    assert_true(r.allowed);
+    rl_take(t, "small", 10, INT64_MAX, 0, &r); /* more than the bucket: needs it full */
+    assert_true(r.allowed);
+    rl_take(t, "small", 10, 1, 1, &r);
+    assert_false(r.allowed);
+    rl_charge(t, "small", 10, INT64_MAX, 2);
+    rl_peek(t, "small", 10, INT64_MAX / 2, &r); /* decades later: full again */
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 10);
+    rl_free(t);
+}
+
 static rl_table *shared;
 static int allowed_count;
 static pthread_mutex_t count_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -107,10 +156,9 @@ static void test_concurrent_no_overshoot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rpm),
-        cmocka_unit_test(test_debt_and_unlimited),
-        cmocka_unit_test(test_bounded),
-        cmocka_unit_test(test_concurrent_no_overshoot),
+        cmocka_unit_test(test_rpm),         cmocka_unit_test(test_debt_and_unlimited),
+        cmocka_unit_test(test_bounded),     cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_huge_values), cmocka_unit_test(test_concurrent_no_overshoot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
