@@ -270,8 +270,7 @@ static int64_t sample_median(const int64_t *samples, uint32_t count)
 
 /* ---- breaker ---- */
 
-static void breaker_open(gw_health *h, health_entry *e, int64_t now_ms, uint32_t cooldown_ms,
-                         const char *reason)
+static void breaker_open(health_entry *e, int64_t now_ms, uint32_t cooldown_ms, const char *reason)
 {
     e->br.state = GW_BREAKER_OPEN;
     e->br.cooldown_ms = cooldown_ms;
@@ -279,7 +278,6 @@ static void breaker_open(gw_health *h, health_entry *e, int64_t now_ms, uint32_t
     e->br.probe_in_flight = false;
     if (reason != e->br.open_reason) /* re-opening keeps the old reason in place */
         snprintf(e->br.open_reason, sizeof(e->br.open_reason), "%s", reason);
-    UNUSED(h);
 }
 
 /* Re-opens after a failed half-open probe: twice the last cool-down, capped. */
@@ -326,8 +324,7 @@ static void breaker_take(health_entry *e, int64_t now_ms)
     e->br.probe_started_ms = now_ms;
 }
 
-static void refusal_reason(const gw_health *h, const health_entry *e, int64_t now_ms, char *reason,
-                           size_t reason_len)
+static void refusal_reason(const health_entry *e, int64_t now_ms, char *reason, size_t reason_len)
 {
     if (!reason || reason_len == 0) return;
     if (e->br.state == GW_BREAKER_OPEN)
@@ -336,7 +333,6 @@ static void refusal_reason(const gw_health *h, const health_entry *e, int64_t no
     else
         snprintf(reason, reason_len, "circuit half-open: a probe request is in flight (%s)",
                  e->br.open_reason);
-    UNUSED(h);
 }
 
 bool gw_health_allow(gw_health *h, const char *provider, const char *model, int64_t now_ms,
@@ -348,11 +344,11 @@ bool gw_health_allow(gw_health *h, const char *provider, const char *model, int6
     health_entry *mod = model ? entry_find(h, provider, model, false) : NULL;
     bool allowed = false;
     if (!breaker_would_allow(h, prov, now_ms)) {
-        refusal_reason(h, prov, now_ms, reason, reason_len);
+        refusal_reason(prov, now_ms, reason, reason_len);
         goto out;
     }
     if (!breaker_would_allow(h, mod, now_ms)) {
-        refusal_reason(h, mod, now_ms, reason, reason_len);
+        refusal_reason(mod, now_ms, reason, reason_len);
         goto out;
     }
     breaker_take(prov, now_ms);
@@ -389,7 +385,7 @@ static count_kind classify(const gw_health_outcome *o)
 static void mark_key_bad_locked(gw_health *h, health_entry *prov, int64_t now_ms)
 {
     prov->key_bad = true;
-    breaker_open(h, prov, now_ms, h->cfg.key_bad_cooldown_ms, "provider rejected the API key");
+    breaker_open(prov, now_ms, h->cfg.key_bad_cooldown_ms, "provider rejected the API key");
 }
 
 /* Provider-wide good news: the key works and the provider answers. */
@@ -420,6 +416,9 @@ static void record_latency(gw_health *h, health_entry *e, int64_t ttft_ms, int64
     uint32_t cap = h->cfg.latency_samples;
     if (ttft_ms >= 0) sample_push(e->ttft_samples, &e->ttft_count, &e->ttft_next, cap, ttft_ms);
     int64_t generation_ms = duration_ms - MAX(ttft_ms, 0);
+    /* Token counts come from the provider: keep tokens * 10000 inside int64
+     * whatever it reports (such a sample is absurd, but must not be UB). */
+    output_tokens = MIN(output_tokens, INT64_MAX / 10000 - INT64_MAX / 20000);
     /* One token says nothing about speed; it all arrives with the first byte. */
     if (output_tokens >= 2 && generation_ms > 0) {
         int64_t tenths = (output_tokens * 10000 + generation_ms / 2) / generation_ms;
@@ -441,13 +440,13 @@ static void model_breaker_update(gw_health *h, health_entry *e, const gw_health_
     if (kind == COUNT_RATE_LIMITED) {
         e->consecutive_rate_limits++;
         if (e->br.state == GW_BREAKER_HALF_OPEN) {
-            breaker_open(h, e, now_ms, next_cooldown(h, e), e->br.open_reason);
+            breaker_open(e, now_ms, next_cooldown(h, e), e->br.open_reason);
         } else if (e->br.state == GW_BREAKER_CLOSED &&
                    e->consecutive_rate_limits >= h->cfg.open_after_rate_limits) {
             snprintf(reason, sizeof(reason),
                      "circuit open: provider answered 429 to %u calls in a row",
                      e->consecutive_rate_limits);
-            breaker_open(h, e, now_ms, h->cfg.cooldown_ms, reason);
+            breaker_open(e, now_ms, h->cfg.cooldown_ms, reason);
         }
         return;
     }
@@ -458,7 +457,7 @@ static void model_breaker_update(gw_health *h, health_entry *e, const gw_health_
     if (e->br.state == GW_BREAKER_HALF_OPEN) {
         snprintf(reason, sizeof(reason), "circuit open: probe request failed (%s)",
                  gw_err_code(o->err));
-        breaker_open(h, e, now_ms, next_cooldown(h, e), reason);
+        breaker_open(e, now_ms, next_cooldown(h, e), reason);
         return;
     }
     if (e->br.state != GW_BREAKER_CLOSED)
@@ -466,7 +465,7 @@ static void model_breaker_update(gw_health *h, health_entry *e, const gw_health_
     if (e->consecutive_failures >= h->cfg.open_after_failures) {
         snprintf(reason, sizeof(reason), "circuit open: %u consecutive failures (last: %s)",
                  e->consecutive_failures, gw_err_code(o->err));
-        breaker_open(h, e, now_ms, h->cfg.cooldown_ms, reason);
+        breaker_open(e, now_ms, h->cfg.cooldown_ms, reason);
         return;
     }
     window_slot sum;
@@ -477,7 +476,7 @@ static void model_breaker_update(gw_health *h, health_entry *e, const gw_health_
         snprintf(reason, sizeof(reason),
                  "circuit open: %u of %u calls failed in the last %u s (last: %s)", sum.failures,
                  counted, h->cfg.window_ms / 1000, gw_err_code(o->err));
-        breaker_open(h, e, now_ms, h->cfg.cooldown_ms, reason);
+        breaker_open(e, now_ms, h->cfg.cooldown_ms, reason);
     }
 }
 
@@ -500,7 +499,7 @@ static void provider_breaker_update(gw_health *h, health_entry *prov, count_kind
     char reason[GW_HEALTH_REASON_MAX];
     snprintf(reason, sizeof(reason), "circuit open: provider probe request failed (%s)",
              gw_err_code(o->err));
-    breaker_open(h, prov, now_ms, next_cooldown(h, prov), reason);
+    breaker_open(prov, now_ms, next_cooldown(h, prov), reason);
 }
 
 void gw_health_record(gw_health *h, const char *provider, const char *model,
@@ -563,7 +562,7 @@ void gw_health_mark_probe(gw_health *h, const char *provider, bool ok, const cha
     uint32_t cooldown =
         prov->br.state == GW_BREAKER_CLOSED ? h->cfg.cooldown_ms : next_cooldown(h, prov);
     if (prov->key_bad) cooldown = MAX(cooldown, h->cfg.key_bad_cooldown_ms);
-    breaker_open(h, prov, now_ms, cooldown, prov->key_bad ? prov->br.open_reason : reason);
+    breaker_open(prov, now_ms, cooldown, prov->key_bad ? prov->br.open_reason : reason);
 out:
     pthread_mutex_unlock(&h->lock);
 }

@@ -285,6 +285,10 @@ static void test_p50_and_speed(void **state)
     mh = get(h, 0);
     assert_int_equal(mh.ttft_p50_ms, 350);
     assert_true(mh.tokens_per_s > 39.95 && mh.tokens_per_s < 40.05);
+    /* An absurd provider-reported token count gives a huge speed, not UB. */
+    gw_health_record(h, "big", "y", &OK, 0, INT64_MAX, 1000, 0);
+    gw_health_get(h, "big", "y", true, 0, &mh);
+    assert_true(mh.tokens_per_s > 1e12);
     /* One decimal: 10 tokens in 3 s = 3.3 tokens/s. */
     gw_health_record(h, "x", "y", &OK, 0, 10, 3000, 0);
     gw_health_get(h, "x", "y", true, 0, &mh);
