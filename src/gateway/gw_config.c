@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-typedef enum { OPT_LISTEN, OPT_STR, OPT_INT, OPT_MS, OPT_SIZE } opt_kind;
+typedef enum { OPT_LISTEN, OPT_STR, OPT_INT, OPT_MS, OPT_SIZE, OPT_FALLBACKS } opt_kind;
 
 typedef struct {
     const char *flag; /* without leading dashes; NULL = env only */
@@ -51,7 +51,7 @@ static const opt_def options[] = {
      "on SIGTERM, time open streams get to finish"},
     {"max-body-bytes", "AIGW_MAX_BODY_BYTES", OPT_SIZE, F(max_body_bytes), "4194304",
      "largest accepted request body"},
-    {"fallbacks", "AIGW_FALLBACKS", OPT_STR, 0, 0, "",
+    {"fallbacks", "AIGW_FALLBACKS", OPT_FALLBACKS, 0, 0, "",
      "fallback models: 'p/m=p2/m2,p3/m3;p4/m4=p5/m5'"},
     {"log-level", "AIGW_LOG_LEVEL", OPT_STR, F(log_level), "info", "debug|info|warn|error"},
     {NULL, "AI_GATEWAY_API_KEY", OPT_STR, F(seed_key), "", "seeds one gateway key (secret)"},
@@ -163,11 +163,10 @@ static bool set_option(gw_config *cfg, const opt_def *o, const char *v, char *er
     case OPT_LISTEN:
         if (!parse_listen(cfg, v)) goto bad;
         return true;
+    case OPT_FALLBACKS:
+        if (!parse_fallbacks(cfg, v)) goto bad;
+        return true;
     case OPT_STR:
-        if (strcmp(o->env, "AIGW_FALLBACKS") == 0) {
-            if (!parse_fallbacks(cfg, v)) goto bad;
-            return true;
-        }
         if (strlen(v) >= o->size) goto bad;
         strcpy(base + o->offset, v);
         return true;
@@ -186,8 +185,10 @@ static bool set_option(gw_config *cfg, const opt_def *o, const char *v, char *er
     }
 bad:
     /* Never echo the value: it may be a secret. */
-    snprintf(err, errlen, "invalid value for %s%s%s", o->flag ? "--" : "",
-             o->flag ? o->flag : o->env, o->flag ? "" : "");
+    if (o->flag)
+        snprintf(err, errlen, "invalid value for --%s (or %s)", o->flag, o->env);
+    else
+        snprintf(err, errlen, "invalid value for %s", o->env);
     return false;
 }
 
@@ -247,6 +248,12 @@ gw_config_result gw_config_load(gw_config *cfg, int argc, char **argv, char *err
         p->name = d->name;
         p->base_url = url && url[0] ? cfg_strdup(cfg, url) : d->default_url;
         p->api_key = key && key[0] ? cfg_strdup(cfg, key) : NULL;
+        /* Out of string space must not quietly mean "no key" or, worse, the
+         * real provider's default URL instead of the configured override. */
+        if ((url && url[0] && !p->base_url) || (key && key[0] && !p->api_key)) {
+            snprintf(err, errlen, "%s or %s is too long", d->url_env, d->key_env);
+            return GW_CFG_ERROR;
+        }
         p->api_variant = NULL;
         if (strcmp(d->name, "eden") == 0) {
             const char *ver = getenv("EDENAI_API_VERSION");
@@ -269,8 +276,9 @@ const gw_provider_cfg *gw_config_provider(const gw_config *cfg, const char *name
 int gw_config_fallbacks(const gw_config *cfg, const char *provider, const char *model,
                         const char *out[4])
 {
-    char key[160];
-    snprintf(key, sizeof key, "%s/%s", provider, model);
+    char key[sizeof cfg->fallbacks[0].from];
+    /* A truncated id could equal some rule's (shorter) "from": no rule then. */
+    if ((size_t)snprintf(key, sizeof key, "%s/%s", provider, model) >= sizeof key) return 0;
     for (int i = 0; i < cfg->nfallbacks; i++) {
         if (strcmp(cfg->fallbacks[i].from, key) != 0) continue;
         for (int k = 0; k < cfg->fallbacks[i].nto; k++)
