@@ -33,6 +33,7 @@ static void ensure_sqlite_dir(const char *url)
 {
     if (strncmp(url, "sqlite:", 7) != 0) return;
     const char *path = url + 7;
+    if (strncmp(path, "//", 2) == 0) path += 2; /* "sqlite://<path>", as store_open reads it */
     if (strcmp(path, ":memory:") == 0) return;
     char dir[1024];
     if (strlen(path) >= sizeof dir) return;
@@ -59,7 +60,11 @@ static void *on_loop_start(uv_loop_t *loop, int index, void *ud)
     lp->app = a;
     lp->index = index;
     lp->client = http_client_new(loop);
-    store_attach_loop(a->db, loop);
+    if (!lp->client) log_msgf(LOG_ERROR, NULL, "loop %d: no HTTP client (out of memory)", index);
+    core_err err = store_attach_loop(a->db, loop);
+    if (err != CORE_OK)
+        log_msgf(LOG_ERROR, NULL, "loop %d: cannot attach to the database: %s", index,
+                 core_strerror(err));
     if (index == 0) gw_background_start(lp);
     return lp;
 }
@@ -82,13 +87,20 @@ static void on_loop_stop(uv_loop_t *loop, void *loop_data, void *ud)
         free(lp);
 }
 
-/* The database URL for subcommands: --database flag or DATABASE_URL. */
-static const char *cli_database_url(int argc, char **argv)
+/* If argv[i] is the global --database flag ("--database URL" or
+ * "--database=URL", as the server accepts it), returns the URL and sets
+ * *consumed to how many arguments it took; else NULL. */
+static const char *database_flag(int argc, char **argv, int i, int *consumed)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--database") == 0) return argv[i + 1];
-    const char *env = getenv("DATABASE_URL");
-    return env && env[0] ? env : "sqlite:./data/aigw.db";
+    if (strncmp(argv[i], "--database=", 11) == 0) {
+        *consumed = 1;
+        return argv[i] + 11;
+    }
+    if (strcmp(argv[i], "--database") == 0 && i + 1 < argc) {
+        *consumed = 2;
+        return argv[i + 1];
+    }
+    return NULL;
 }
 
 static int serve(int argc, char **argv)
@@ -143,6 +155,10 @@ static int serve(int argc, char **argv)
     app.usage = usage;
     app.health = gw_health_new(NULL);
     app.limits = rl_new(65536);
+    if (!app.health || !app.limits) {
+        log_error("out of memory at start-up (health tracker or rate limiter)");
+        goto out;
+    }
     if (gw_keys_count(keys) == 0)
         log_warn("no gateway keys exist: create one with `aigw keys create --name NAME` or set "
                  "AI_GATEWAY_API_KEY");
@@ -202,12 +218,17 @@ out:
 int main(int argc, char **argv)
 {
     if (argc > 1 && gw_cli_is_command(argv[1])) {
-        /* Global flags (--database URL) are ours; the rest is the command's. */
-        const char *url = cli_database_url(argc, argv);
+        /* Global flags (--database URL) are ours; the rest is the command's.
+         * The flag wins over DATABASE_URL, as for the server. */
+        const char *env = getenv("DATABASE_URL");
+        const char *url = env && env[0] ? env : "sqlite:./data/aigw.db";
         int n = 0;
         for (int i = 0; i < argc; i++) {
-            if (strcmp(argv[i], "--database") == 0 && i + 1 < argc) {
-                i++;
+            int consumed = 0;
+            const char *flag_url = i > 0 ? database_flag(argc, argv, i, &consumed) : NULL;
+            if (flag_url) {
+                url = flag_url;
+                i += consumed - 1;
                 continue;
             }
             argv[n++] = argv[i];
