@@ -290,9 +290,19 @@ static core_err pg_connect(const char *target, store_conn **out, char *errbuf, s
     }
     c->base.backend = &store_pg_backend;
     c->base.kind = STORE_POSTGRES;
-    for (PQconninfoOption *o = options; o->keyword; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) c->password = strdup(o->val);
+    bool password_lost = false;
+    for (PQconninfoOption *o = options; o->keyword; o++) {
+        if (strcmp(o->keyword, "password") != 0 || !o->val || !*o->val) continue;
+        c->password = strdup(o->val);
+        password_lost = !c->password;
+    }
     PQconninfoFree(options);
+    if (password_lost) {
+        /* Without the copy no message could be scrubbed: refuse to go on. */
+        snprintf(errbuf, errlen, "postgres: out of memory connecting to %s", redacted);
+        pg_disconnect(&c->base);
+        return CORE_ENOMEM;
+    }
 
     c->pg = PQconnectdb(target);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
