@@ -19,16 +19,49 @@
 
 static void chat_persist(hub_call *c);
 
+#define DRAIN_TICK_MS 250
+
+/* Ends a drain at its deadline or when the server stops. */
+static void on_drain_tick(uv_timer_t *t)
+{
+    hub_call *c = t->data;
+    hub_chat *chat = c->ud;
+    if (!chat->upstream) return;
+    uint64_t waited = time_mono_ms() - chat->gone_ms;
+    if (waited < (uint64_t)c->app->cfg.abort_drain_ms && !atomic_load(&c->app->stopping)) return;
+    chat->drain_cut = true;
+    http_client_cancel(chat->upstream);
+}
+
 /* The client went away: nothing more is written, and an upstream paused for
- * its sake reads on (the stream is drained for its usage, not cancelled). */
+ * its sake reads on (the stream is drained for its usage, not cancelled),
+ * for at most TEAMHUB_ABORT_DRAIN_MS. */
 static void client_left(hub_call *c)
 {
     hub_chat *chat = c->ud;
+    if (chat->client_gone) return;
     chat->client_gone = true;
-    if (chat->backpressured && chat->upstream) {
+    chat->gone_ms = time_mono_ms();
+    if (!chat->upstream) return;
+    if (chat->backpressured) {
         chat->backpressured = false;
         http_client_resume(chat->upstream);
     }
+    if (c->app->cfg.abort_drain_ms <= 0) {
+        chat->drain_cut = true;
+        http_client_cancel(chat->upstream);
+        return;
+    }
+    chat->drain_timer = malloc(sizeof *chat->drain_timer);
+    if (!chat->drain_timer || uv_timer_init(c->req->loop, chat->drain_timer) != 0) {
+        free(chat->drain_timer);
+        chat->drain_timer = NULL;
+        chat->drain_cut = true;
+        http_client_cancel(chat->upstream);
+        return;
+    }
+    chat->drain_timer->data = c;
+    uv_timer_start(chat->drain_timer, on_drain_tick, DRAIN_TICK_MS, DRAIN_TICK_MS);
 }
 
 /* Writes what the encoder produced; dropped once the client is gone. */
@@ -200,6 +233,7 @@ static void on_upstream_done(void *ud, core_err err, const char *message)
     hub_call *c = ud;
     hub_chat *chat = c->ud;
     chat->upstream = NULL; /* freed by the client after this returns */
+    if (chat->drain_timer) uv_timer_stop(chat->drain_timer);
     uint64_t now_us = time_mono_us();
     if (chat->latency_ms < 0) chat->latency_ms = (int64_t)((now_us - chat->started_us) / 1000);
     if (chat->ttft_ms < 0 && chat->first_token_us)

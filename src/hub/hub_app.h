@@ -31,6 +31,7 @@
 #include "../store/store.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <uv.h>
 
@@ -74,8 +75,10 @@ typedef struct {
     int64_t registry_ttl_ms;
     int64_t max_output_tokens; /* sent to the gateway when the model has none */
     bool seed_demo;
-    char redis_url[512]; /* REDIS_URL: cluster-wide rate limits; "" = in-process */
-    char web_dir[512];   /* TEAMHUB_WEB_DIR: serve the UI from disk; "" = embedded */
+    char redis_url[512];    /* REDIS_URL: cluster-wide rate limits; "" = in-process */
+    char web_dir[512];      /* TEAMHUB_WEB_DIR: serve the UI from disk; "" = embedded */
+    int64_t abort_drain_ms; /* TEAMHUB_ABORT_DRAIN_MS: how long a chat whose client left is
+                               still read for aigw's exact usage; 0 = cancel at once */
 } hub_config;
 
 /* Defaults, then environment. */
@@ -93,6 +96,7 @@ typedef struct hub_app {
     http_router *router;
     http_server *server;
     uint64_t started_ms;
+    _Atomic bool stopping; /* set by main before the server stops: drained chats end now */
 } hub_app;
 
 /* ---- per-loop state ---- */

@@ -17,7 +17,9 @@
  * cancelled) so that the stored cost is the one aigw reports and logs - the
  * call was paid for either way, it never costs more than its reservation, and
  * `teamhub usage verify` stays exact. The answer is stored with status
- * "partial" and error_code "client_closed".
+ * "partial" and error_code "client_closed". The drain is bounded by
+ * TEAMHUB_ABORT_DRAIN_MS and by shutdown; past that the call is cancelled and
+ * billed teamhub's local estimate (which verify then reports).
  *
  * Governance (hub_governance.h): rate limits are taken in PREPARING before
  * its transaction, the budget reservation is the last write of that
@@ -73,6 +75,11 @@ typedef struct {
     bool have_price;
     int64_t input_estimate; /* tokens, for cut streams */
     int64_t max_output;     /* maxTokens sent to the gateway */
+
+    /* draining after the client left (see above) */
+    uv_timer_t *drain_timer; /* heap: closed by hub_chat_free, freed in its close callback */
+    uint64_t gone_ms;
+    bool drain_cut; /* the drain hit its deadline (or shutdown) and cancelled upstream */
 
     /* governance */
     bool rate_admitted;       /* rate limits taken (once, even when the transaction retries) */

@@ -123,10 +123,16 @@ bool hub_chat_parse_request(hub_call *c, hub_chat *chat)
     return true;
 }
 
+static void drain_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 void hub_chat_free(void *p)
 {
     hub_chat *chat = p;
     if (!chat) return;
+    if (chat->drain_timer) uv_close((uv_handle_t *)chat->drain_timer, drain_timer_closed);
     json_decref(chat->user_parts);
     free(chat->user_text);
     free(chat->gateway_body);

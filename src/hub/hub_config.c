@@ -66,6 +66,7 @@ void hub_config_defaults(hub_config *cfg)
     cfg->session_ttl_s = 14 * 24 * 3600;
     cfg->registry_ttl_ms = 5000;
     cfg->max_output_tokens = 4096;
+    cfg->abort_drain_ms = 60000;
 
     const char *v;
     if ((v = getenv("TEAMHUB_LISTEN")) && *v) parse_listen(cfg, v);
@@ -87,6 +88,7 @@ void hub_config_defaults(hub_config *cfg)
     if (parse_i64(getenv("TEAMHUB_REGISTRY_TTL_MS"), 0, &n) == CORE_OK) cfg->registry_ttl_ms = n;
     if (parse_i64(getenv("TEAMHUB_MAX_OUTPUT_TOKENS"), 1, &n) == CORE_OK)
         cfg->max_output_tokens = n;
+    if (parse_i64(getenv("TEAMHUB_ABORT_DRAIN_MS"), 0, &n) == CORE_OK) cfg->abort_drain_ms = n;
     size_t glen = strlen(cfg->gateway_url);
     while (glen && cfg->gateway_url[glen - 1] == '/')
         cfg->gateway_url[--glen] = '\0';
@@ -179,6 +181,9 @@ void hub_config_usage(FILE *out)
           "                         per-organization llm_selection feature flag\n"
           "                         [TEAMHUB_REGISTRY_TTL_MS] = 5000: model registry cache\n"
           "                         [TEAMHUB_MAX_OUTPUT_TOKENS] = 4096: when the model has none\n"
+          "                         [TEAMHUB_ABORT_DRAIN_MS] = 60000: a chat whose client left\n"
+          "                         is read on for this long so it is billed aigw's exact cost\n"
+          "                         (then cancelled and billed a local estimate; 0 = at once)\n"
           "                         [LOG_LEVEL] = info\n"
           "  --help                 this text\n",
           out);

@@ -87,6 +87,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_info("teamhub stopping (signal %d)", sig);
+    atomic_store(&app.stopping, true);
     http_server_stop(app.server, 5000);
     http_server_wait(app.server);
     http_router_free(app.router);

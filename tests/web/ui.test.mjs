@@ -21,6 +21,14 @@ const SKIP_RESTRICT = await skipFor([...CHAT, ['PUT', `/api/organizations/${orgI
 const SKIP_PREFS = await skipFor([['GET', '/api/models'], ['GET', '/api/users/preferences/llm']]);
 const SKIP_ORG_DEFAULT = await skipFor([['GET', '/api/models'], ['GET', `/api/organizations/${orgId}/models`]]);
 const SKIP_USAGE = await skipFor([...CHAT, ['GET', `/api/organizations/${orgId}/usage?group_by=model`]]);
+const SKIP_BUDGET = await skipFor([...CHAT, ['GET', `/api/organizations/${orgId}/budget`], ['GET', '/api/governance/status']]);
+
+// exact decimal USD <-> BigInt pico-USD
+const pico = (usd) => {
+  const [i, f = ''] = usd.split('.');
+  return BigInt(i) * 10n ** 12n + BigInt((f + '0'.repeat(12)).slice(0, 12));
+};
+const usd = (p) => { const t = p.toString().padStart(13, '0'); return `${t.slice(0, -12)}.${t.slice(-12)}`; };
 
 describe('teamhub web UI', () => {
   let browser;
@@ -180,6 +188,55 @@ describe('teamhub web UI', () => {
     await alt.waitFor();
     await screenshot(page, 'chat-error');
     await page.close();
+  });
+
+  test('a send over budget is refused in place with what is left and a cheaper model that fits', { skip: SKIP_BUDGET }, async () => {
+    const member = await apiClient(stack.url, stack.member);
+    const text = 'How much does this cost?';
+    const required = async (model) => {
+      const r = await member.call('POST', '/api/chat/estimate', { draft: text, model });
+      assert.equal(r.status, 200, r.text);
+      return pico(r.json.budget.required_usd);
+    };
+    const chatMax = await required('simulator/sim-chat');
+    const fastMax = await required('simulator/sim-fast');
+    assert.ok(fastMax * 2n < chatMax, 'sim-fast is not much cheaper than sim-chat');
+    const cur = (await admin.call('GET', `/api/organizations/${orgId}/budget`)).json;
+    // room for half a sim-chat turn: sim-chat is refused, sim-fast fits
+    const limit = pico(cur.spent_usd) + pico(cur.reserved_usd) + chatMax / 2n;
+    const put = await admin.call('PUT', `/api/organizations/${orgId}/budget`, { monthly_limit_usd: usd(limit) });
+    assert.equal(put.status, 200, put.text);
+    try {
+      const page = await newPage(stack.member);
+      await page.getByTestId('new-chat').click();
+      await pickModel(page, 'sim chat', 'simulator/sim-chat');
+      const left = page.getByTestId('budget-remaining');
+      await left.waitFor();
+      assert.equal(pico(await left.getAttribute('data-usd')), chatMax / 2n);
+      await page.getByLabel('Message', { exact: true }).fill(text);
+      await waitFor(async () => /not enough/.test(await left.innerText()), { what: 'the over-budget hint beside Send' });
+      await page.getByTestId('send').click();
+      const err = page.getByTestId('turn-error');
+      await err.waitFor({ timeout: 15000 });
+      assert.match(await err.innerText(), /budget exceeded/i);
+      const shown = page.getByTestId('refusal-remaining');
+      assert.equal(pico(await shown.getAttribute('data-usd')), chatMax / 2n, 'the refusal names what is left');
+      const cheaper = page.locator('[data-testid="cheaper-model"][data-model="simulator/sim-fast"]');
+      await cheaper.waitFor();
+      await screenshot(page, 'chat-budget-exceeded');
+      await cheaper.click();
+      const msg = page.getByTestId('assistant-message').last();
+      await msg.waitFor();
+      await waitFor(async () => (await msg.getAttribute('data-streaming')) === 'false', { timeout: 20000, what: 'the answer on the cheaper model' });
+      assert.match(await msg.getByTestId('message-model').innerText(), /fast/i);
+      assert.equal(await page.getByTestId('turn-error').count(), 0, 'the refusal is gone after the cheaper send');
+      // the footer shows the budget that is left now
+      const after = (await admin.call('GET', `/api/organizations/${orgId}/budget`)).json;
+      await waitFor(async () => (await left.getAttribute('data-usd')) === after.remaining_usd, { what: 'the remaining budget after the send' });
+      await page.close();
+    } finally {
+      await admin.call('PUT', `/api/organizations/${orgId}/budget`, { monthly_limit_usd: null });
+    }
   });
 
   test('Stop keeps the partial answer', { skip: SKIP_CHAT }, async () => {

@@ -225,10 +225,18 @@ export async function estimateCost({ conversationId, draft, modelRef: ref }) {
   const { provider, model } = splitRef(ref);
   const j = await post('/api/chat/estimate', { conversationId: conversationId || undefined, draft, provider, model });
   const e = j.estimate || j;
+  const b = e.budget || null;
   return {
     inputTokens: pick(e, 'input_tokens', 'estimated_input_tokens') ?? null,
     minUsd: pick(e, 'cost_min_usd', 'min_usd', 'cost_usd') ?? null,
     maxUsd: pick(e, 'cost_max_usd', 'max_usd') ?? null,
+    // what the budgets say about this turn: {remainingUsd|null, requiredUsd, fits, cheaper:[{id, maxCostUsd}]}
+    budget: b && {
+      remainingUsd: b.remaining_usd ?? null,
+      requiredUsd: b.required_usd ?? null,
+      fits: b.fits !== false,
+      cheaper: (b.cheaper_models || []).map((m) => ({ id: m.id, maxCostUsd: m.max_cost_usd })),
+    },
   };
 }
 
@@ -301,7 +309,28 @@ export const orgs = {
   // -> {id, token, url:"/invite/<token>", expires_at}
   invite: (orgId, email, role) =>
     post(`/api/organizations/${enc(orgId)}/invitations`, { email: email || undefined, role }),
+};
+
+// ---- governance: budgets, rate limits, audit log, alerts ----
+// GET /api/governance/status -> {remaining_usd|null, budget:{organization,user}, limits:{org_rpm:{limit,remaining}|null,..},
+//   refusal:{code,message}|null, can_send}
+export const governance = {
+  status: () => get('/api/governance/status'),
+  // {monthly_limit_usd|null, spent_usd, reserved_usd, remaining_usd|null, period_start, alert_thresholds,
+  //  alert_webhook, users:[..], agents:[..]}
   budget: (orgId) => get(`/api/organizations/${enc(orgId)}/budget`),
+  saveBudget: (orgId, body) => put(`/api/organizations/${enc(orgId)}/budget`, body),
+  // {rpm, tpm, user_rpm, user_tpm (null = unlimited), backend}
+  limits: (orgId) => get(`/api/organizations/${enc(orgId)}/limits`),
+  saveLimits: (orgId, body) => put(`/api/organizations/${enc(orgId)}/limits`, body),
+  // {entries:[{id, actor:{user_id,email}, action, target, before, after, ip, created_at}], next_before}
+  audit: (orgId, { before, action } = {}) => {
+    const qs = new URLSearchParams({ limit: '50' });
+    if (before) qs.set('before', String(before));
+    if (action) qs.set('action', action);
+    return get(`/api/organizations/${enc(orgId)}/audit?${qs}`);
+  },
+  alerts: (orgId) => get(`/api/organizations/${enc(orgId)}/alerts`),
 };
 
 // ---- agents ----

@@ -1,10 +1,13 @@
 // Admin.jsx - organization administration: allowed models and the org
-// default, agents with their default models, feature flags, invitations.
-// The server enforces every rule; this page only edits them.
+// default, agents with their default models, feature flags, the monthly
+// budget (org and per member, alert thresholds and webhook) with its alerts,
+// rate limits, the audit log, invitations. The server enforces every rule;
+// this page only edits them.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { ModelPicker, priceText } from '../components/ModelPicker.jsx';
 import { ErrorAlert, Field, Icon, Loading, toast } from '../components/ui.jsx';
+import { formatDate, formatUsd } from '../format.js';
 
 function ModelsSection({ ctx, orgId }) {
   const all = ctx.models.models;
@@ -143,6 +146,208 @@ function FlagsSection({ ctx, orgId }) {
   );
 }
 
+
+// "" -> null (no limit); otherwise the decimal text as typed (the server checks it)
+const usdOrNull = (v) => (v.trim() === '' ? null : v.trim());
+
+function BudgetSection({ orgId }) {
+  const [budget, setBudget] = useState(null);
+  const [members, setMembers] = useState([]);
+  const [alerts, setAlerts] = useState([]);
+  const [form, setForm] = useState(null);
+  const [member, setMember] = useState({ userId: '', limit: '' });
+  const [error, setError] = useState(null);
+  const load = async () => {
+    try {
+      const b = await api.governance.budget(orgId);
+      setBudget(b);
+      setForm({
+        limit: b.monthly_limit_usd || '',
+        thresholds: (b.alert_thresholds || []).join(', '),
+        webhook: b.alert_webhook || '',
+      });
+      setAlerts((await api.governance.alerts(orgId)).alerts || []);
+    } catch (e) { setError(e); }
+  };
+  useEffect(() => {
+    load();
+    api.orgs.members(orgId).then(setMembers, () => setMembers([]));
+  }, [orgId]);
+  if (error && !budget) return <ErrorAlert error={error} />;
+  if (!budget || !form) return <Loading />;
+  const save = async (body, what) => {
+    setError(null);
+    try {
+      setBudget(await api.governance.saveBudget(orgId, body));
+      toast(what);
+      load();
+    } catch (e) { setError(e); }
+  };
+  const saveOrg = (e) => {
+    e.preventDefault();
+    const thresholds = form.thresholds.split(',').map((t) => t.trim()).filter(Boolean).map(Number);
+    save({ monthly_limit_usd: usdOrNull(form.limit), alert_thresholds: thresholds, alert_webhook: form.webhook.trim() || null }, 'Budget saved');
+  };
+  const saveMember = (e) => {
+    e.preventDefault();
+    if (!member.userId) return;
+    save({ users: [{ user_id: member.userId, monthly_limit_usd: usdOrNull(member.limit) }] }, 'Member budget saved');
+  };
+  const who = (id) => (members.find((m) => m.user_id === id) || {}).email || id;
+  return (
+    <div class="stack">
+      <ErrorAlert error={error} />
+      <div class="row wrap small" data-testid="admin-budget">
+        <span class="badge">Period {budget.period_start}</span>
+        <span class="badge" data-testid="admin-budget-spent">Spent {formatUsd(budget.spent_usd)}</span>
+        <span class="badge">In flight {formatUsd(budget.reserved_usd)}</span>
+        <span class="badge" data-testid="admin-budget-remaining">
+          {budget.remaining_usd != null ? `Left ${formatUsd(budget.remaining_usd)}` : 'No limit'}
+        </span>
+      </div>
+      <form class="stack" onSubmit={saveOrg} aria-label="Organization budget">
+        <div class="row wrap">
+          <Field label="Monthly limit (USD, empty = no limit)"><input class="input" inputMode="decimal" value={form.limit} onInput={(e) => setForm({ ...form, limit: e.currentTarget.value })} data-testid="budget-limit" /></Field>
+          <Field label="Alert at (% of the limit)"><input class="input" value={form.thresholds} onInput={(e) => setForm({ ...form, thresholds: e.currentTarget.value })} /></Field>
+          <Field label="Alert webhook (optional)"><input class="input" type="url" value={form.webhook} onInput={(e) => setForm({ ...form, webhook: e.currentTarget.value })} /></Field>
+        </div>
+        <div><button class="btn primary" type="submit" data-testid="budget-save">Save budget</button></div>
+      </form>
+      <form class="row wrap" onSubmit={saveMember} aria-label="Member budget">
+        <label class="field"><span>Member</span>
+          <select class="input" value={member.userId} onChange={(e) => setMember({ ...member, userId: e.currentTarget.value })}>
+            <option value="">Choose…</option>
+            {members.map((m) => <option value={m.user_id}>{m.email}</option>)}
+          </select>
+        </label>
+        <Field label="Personal monthly limit (USD, empty = none)"><input class="input" inputMode="decimal" value={member.limit} onInput={(e) => setMember({ ...member, limit: e.currentTarget.value })} /></Field>
+        <button class="btn" type="submit" style="align-self:flex-end">Save member budget</button>
+      </form>
+      {budget.users && budget.users.length > 0 && (
+        <table class="table">
+          <thead><tr><th>Member</th><th class="num">Limit</th><th class="num">Spent</th><th class="num">Left</th></tr></thead>
+          <tbody>
+            {budget.users.map((u) => (
+              <tr>
+                <td>{who(u.user_id)}</td>
+                <td class="num">{u.monthly_limit_usd != null ? formatUsd(u.monthly_limit_usd) : 'none'}</td>
+                <td class="num">{formatUsd(u.spent_usd)}</td>
+                <td class="num">{u.remaining_usd != null ? formatUsd(u.remaining_usd) : '-'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h3 style="margin:0;font-size:14px">Alerts</h3>
+      {alerts.length === 0 ? <p class="muted small" style="margin:0">No threshold crossed this period.</p> : (
+        <table class="table" data-testid="admin-alerts">
+          <thead><tr><th>When</th><th>Budget</th><th class="num">Threshold</th><th class="num">Spent / limit</th><th>Webhook</th></tr></thead>
+          <tbody>
+            {alerts.map((a) => (
+              <tr>
+                <td>{formatDate(a.created_at)}</td>
+                <td>{a.scope === 'org' ? 'organization' : `${a.scope} ${who(a.subject_id)}`}</td>
+                <td class="num">{a.threshold_percent}%</td>
+                <td class="num">{formatUsd(a.spent_usd)} / {formatUsd(a.limit_usd)}</td>
+                <td>{a.webhook ? `${a.webhook.state} (${a.webhook.attempts} attempts)` : '-'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+const LIMIT_FIELDS = [
+  ['rpm', 'Organization requests / minute'],
+  ['tpm', 'Organization tokens / minute'],
+  ['user_rpm', 'Per member requests / minute'],
+  ['user_tpm', 'Per member tokens / minute'],
+];
+
+function LimitsSection({ orgId }) {
+  const [limits, setLimits] = useState(null);
+  const [form, setForm] = useState({});
+  const [error, setError] = useState(null);
+  const take = (l) => {
+    setLimits(l);
+    setForm(Object.fromEntries(LIMIT_FIELDS.map(([k]) => [k, l[k] == null ? '' : String(l[k])])));
+  };
+  useEffect(() => { api.governance.limits(orgId).then(take, setError); }, [orgId]);
+  if (error && !limits) return <ErrorAlert error={error} />;
+  if (!limits) return <Loading />;
+  const save = async (e) => {
+    e.preventDefault();
+    setError(null);
+    const body = {};
+    for (const [k] of LIMIT_FIELDS) body[k] = form[k].trim() === '' ? null : Number(form[k]);
+    try { take(await api.governance.saveLimits(orgId, body)); toast('Rate limits saved'); } catch (err) { setError(err); }
+  };
+  return (
+    <form class="stack" onSubmit={save} aria-label="Rate limits">
+      <ErrorAlert error={error} />
+      <div class="row wrap">
+        {LIMIT_FIELDS.map(([k, label]) => (
+          <Field label={label} hint="empty = unlimited">
+            <input class="input" inputMode="numeric" value={form[k]} data-testid={`limit-${k}`} onInput={(e) => setForm({ ...form, [k]: e.currentTarget.value })} />
+          </Field>
+        ))}
+      </div>
+      <div class="row">
+        <button class="btn primary" type="submit">Save limits</button>
+        <span class="small muted">{limits.backend === 'redis' ? 'Shared by every teamhub node (Redis).' : 'Counted per teamhub process.'}</span>
+      </div>
+    </form>
+  );
+}
+
+const docText = (d) => (d == null ? '—' : JSON.stringify(d, null, 1));
+
+function AuditSection({ orgId }) {
+  const [entries, setEntries] = useState(null);
+  const [next, setNext] = useState(null);
+  const [error, setError] = useState(null);
+  const load = async (before) => {
+    try {
+      const r = await api.governance.audit(orgId, { before });
+      setEntries((cur) => (before && cur ? [...cur, ...r.entries] : r.entries));
+      setNext(r.entries.length >= 50 ? r.next_before : null); // a full page: there may be more
+    } catch (e) { setError(e); setEntries((cur) => cur || []); }
+  };
+  useEffect(() => { load(); }, [orgId]);
+  if (!entries) return <Loading />;
+  return (
+    <div class="stack">
+      <ErrorAlert error={error} />
+      <div class="row"><button class="btn sm" onClick={() => load()}>Refresh</button></div>
+      {entries.length === 0 ? <p class="muted small" style="margin:0">No changes recorded yet.</p> : (
+        <table class="table" data-testid="audit-log">
+          <thead><tr><th>When</th><th>Who</th><th>What</th><th>Before → after</th></tr></thead>
+          <tbody>
+            {entries.map((e) => (
+              <tr data-action={e.action}>
+                <td>{formatDate(e.created_at)}</td>
+                <td>{(e.actor && e.actor.email) || 'cli'}</td>
+                <td><code>{e.action}</code><div class="small muted">{e.target}</div></td>
+                <td>
+                  <details><summary class="small">show</summary>
+                    <div class="row wrap" style="align-items:flex-start">
+                      <pre class="small" style="margin:0;max-width:320px;overflow:auto">{docText(e.before)}</pre>
+                      <pre class="small" style="margin:0;max-width:320px;overflow:auto">{docText(e.after)}</pre>
+                    </div>
+                  </details>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {next && <div><button class="btn sm" onClick={() => load(next)}>Older entries</button></div>}
+    </div>
+  );
+}
+
 function InviteSection({ orgId }) {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState('member');
@@ -185,6 +390,9 @@ export function AdminPage({ ctx }) {
           <section class="card stack" aria-labelledby="adm-models"><h2 id="adm-models">Models</h2><ModelsSection ctx={ctx} orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-agents"><h2 id="adm-agents">Agents</h2><AgentsSection ctx={ctx} orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-flags"><h2 id="adm-flags">Feature flags</h2><FlagsSection ctx={ctx} orgId={orgId} /></section>
+          <section class="card stack" aria-labelledby="adm-budget"><h2 id="adm-budget">Budget</h2><BudgetSection orgId={orgId} /></section>
+          <section class="card stack" aria-labelledby="adm-limits"><h2 id="adm-limits">Rate limits</h2><LimitsSection orgId={orgId} /></section>
+          <section class="card stack" aria-labelledby="adm-audit"><h2 id="adm-audit">Audit log</h2><AuditSection orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-invite"><h2 id="adm-invite">Invite people</h2><InviteSection orgId={orgId} /></section>
         </div>
       </div>

@@ -1,7 +1,9 @@
 // Chat.jsx - one conversation: the thread (safe markdown, streaming with Stop,
 // per-message model/tokens/cost/latency, visible model switches, in-place
 // errors with Retry and a suggested alternative), the composer with the model
-// picker and the estimated cost of the next turn.
+// picker, the estimated cost of the next turn and the budget left. Refusals
+// say why in place: budget_exceeded with what is left and the cheaper models
+// that fit, rate_limited with the wait. The server decides; this mirrors it.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { Markdown } from '../components/Markdown.jsx';
@@ -65,9 +67,62 @@ function AssistantMessage({ msg, models, streaming }) {
   );
 }
 
+// Seconds until a rate-limited send may be retried, counting down.
+function useCountdown(ms, since) {
+  const left = () => Math.max(0, Math.ceil((since + ms - Date.now()) / 1000));
+  const [secs, setSecs] = useState(left);
+  useEffect(() => {
+    setSecs(left());
+    const t = setInterval(() => setSecs(left()), 250);
+    return () => clearInterval(t);
+  }, [ms, since]);
+  return secs;
+}
+
+function RateWait({ error, at }) {
+  const x = error.extra || {};
+  const secs = useCountdown(x.retry_after_ms || 1000, at);
+  return (
+    <div class="small" data-testid="rate-wait" data-seconds={secs}>
+      {secs > 0 ? `You can send again in ${secs} s.` : 'You can send again now.'}
+    </div>
+  );
+}
+
+// budget_exceeded: what is left, what the turn needed, the cheaper models that fit.
+function BudgetRefusal({ error, models, onUse }) {
+  const x = error.extra || {};
+  const cheaper = (x.cheaper_models || []).filter((m) => models.some((mm) => mm.id === m.id));
+  const name = (id) => (models.find((m) => m.id === id) || {}).name || id;
+  const scope = x.budget_scope === 'user' ? 'Your' : x.budget_scope === 'agent' ? "This agent's" : "Your organization's";
+  return (
+    <div class="stack small" data-testid="budget-refusal" style="gap:6px;margin-top:6px">
+      {x.remaining_usd != null && (
+        <div>
+          {scope} monthly budget has <strong data-testid="refusal-remaining" data-usd={x.remaining_usd}>{formatUsd(x.remaining_usd)}</strong> left
+          {x.required_usd ? `; this turn may cost up to ${formatUsd(x.required_usd)}.` : '.'}
+        </div>
+      )}
+      {cheaper.length > 0 ? (
+        <div class="row wrap" role="group" aria-label="Cheaper models that fit">
+          <span>Cheaper models that fit:</span>
+          {cheaper.slice(0, 4).map((m) => (
+            <button type="button" class="btn sm" data-testid="cheaper-model" data-model={m.id} onClick={() => onUse(m.id)}>
+              {name(m.id)} (up to {formatUsd(m.max_cost_usd)})
+            </button>
+          ))}
+        </div>
+      ) : (
+        <div>No allowed model fits what is left; an admin can raise the budget.</div>
+      )}
+    </div>
+  );
+}
+
 function suggestAlternative(err, models, current) {
   const x = (err && err.extra) || {};
-  const cand = [x.suggestion, x.suggested_model, ...(x.alternatives || [])].filter(Boolean)
+  const cheaper = (x.cheaper_models || []).map((m) => m.id);
+  const cand = [...cheaper, x.suggestion, x.suggested_model, ...(x.alternatives || [])].filter(Boolean)
     .map((s) => (typeof s === 'string' ? s : api.modelRef(s.provider, s.model)));
   for (const c of cand) if (c !== current && models.some((m) => m.id === c)) return c;
   const m = models.find((m) => m.id !== current && m.allowed && m.status === 'available');
@@ -90,6 +145,7 @@ export function ChatPage({ ctx, conversationId }) {
   const [agents, setAgents] = useState([]);
   const [agentId, setAgentId] = useState('');
   const [estimate, setEstimate] = useState(null);
+  const [gov, setGov] = useState(null); // GET /api/governance/status: budget left, limits, why a send would be refused
   const abortRef = useRef(null);
   const threadRef = useRef(null);
   const inputRef = useRef(null);
@@ -117,6 +173,11 @@ export function ChatPage({ ctx, conversationId }) {
   useEffect(() => {
     if (!user.orgId) return;
     api.agents.list(user.orgId).then(setAgents, () => setAgents([]));
+  }, [user.orgId]);
+
+  const loadGov = () => api.governance.status().then(setGov, () => setGov(null));
+  useEffect(() => {
+    if (user.orgId) loadGov();
   }, [user.orgId]);
 
   // the default model when nothing was chosen: the user's, else what the server resolved
@@ -185,7 +246,7 @@ export function ChatPage({ ctx, conversationId }) {
         c = await api.conversations.create({ agentId, title: text.slice(0, 60) });
       } catch (e) {
         if (e.status === 404 || e.status === 405) c = { id: newId('conv_'), title: text.slice(0, 60), agentId };
-        else { setTurnError({ error: e, retryText: text, model: modelRef, history }); return; }
+        else { setTurnError({ error: e, retryText: text, model: modelRef, history, at: Date.now() }); return; }
       }
       setConv(c);
     }
@@ -217,9 +278,10 @@ export function ChatPage({ ctx, conversationId }) {
         const partial = e.partial || latest;
         if (partial && partial.parts && partial.parts.length) setMessages([...base, partial]);
         else setMessages(base);
-        setTurnError({ error: e, retryText: text, model: modelRef, history });
+        setTurnError({ error: e, retryText: text, model: modelRef, history, at: Date.now() });
       }
     } finally {
+      loadGov(); // spend and limits moved
       abortRef.current = null;
       setStreaming(false);
       if (!conversationId) {
@@ -272,6 +334,11 @@ export function ChatPage({ ctx, conversationId }) {
     return `≈ ${lo}${hi !== lo ? ` – ${hi}` : ''}`;
   })();
   const tokensText = estimate && estimate.inputTokens != null ? estimate.inputTokens : local && local.tokens;
+  // the budget left: the estimate's (fresh, for this turn) or the status'
+  const budgetLeft = (estimate && estimate.budget && estimate.budget.remainingUsd) ?? (gov && gov.remaining_usd) ?? null;
+  const overBudget = estimate && estimate.budget && !estimate.budget.fits ? estimate.budget : null;
+  const blocked = gov && gov.refusal ? gov.refusal : null;
+  const refusalCode = turnError && turnError.error.code;
 
   // thread with model-switch notes between turns
   const rows = [];
@@ -338,9 +405,11 @@ export function ChatPage({ ctx, conversationId }) {
           {turnError && (
             <div class="alert error" role="alert" data-testid="turn-error">
               <div><strong>{turnError.error.code ? turnError.error.code.replace(/_/g, ' ') : 'Error'}:</strong> <span class="alert-body">{turnError.error.message}</span></div>
+              {refusalCode === 'budget_exceeded' && <BudgetRefusal error={turnError.error} models={models} onUse={retry} />}
+              {refusalCode === 'rate_limited' && <RateWait error={turnError.error} at={turnError.at || Date.now()} />}
               <div class="row wrap" style="margin-top:8px">
                 <button class="btn sm" onClick={() => retry(turnError.model)}><Icon name="retry" size={14} /> Retry</button>
-                {suggestedModel && (
+                {suggestedModel && refusalCode !== 'budget_exceeded' && (
                   <button class="btn sm primary" data-testid="try-alternative" onClick={() => retry(suggested)}>
                     Try {suggestedModel.name} instead
                   </button>
@@ -351,6 +420,11 @@ export function ChatPage({ ctx, conversationId }) {
         </div>
       </div>
       <form class="composer" onSubmit={(e) => { e.preventDefault(); send(draft); }}>
+        {blocked && !turnError && (
+          <div class="small composer-note" role="note" data-testid="send-blocked" data-code={blocked.code}>
+            {blocked.code === 'budget_exceeded' ? 'Budget used up: ' : 'Rate limit reached: '}{blocked.message}
+          </div>
+        )}
         <div class="composer-box">
           <label for="composer-input" class="sr-only">Message</label>
           <textarea id="composer-input" ref={inputRef} rows={2} placeholder="Message… (Enter to send, Shift+Enter for a new line)"
@@ -366,6 +440,12 @@ export function ChatPage({ ctx, conversationId }) {
               title={tokensText ? `about ${tokensText} input tokens; output up to the model's answer length` : ''}>
               {costText && <>Next turn {costText}</>}
             </span>
+            {budgetLeft != null && (
+              <span class={'cost-hint' + (overBudget ? ' over-budget' : '')} data-testid="budget-remaining" data-usd={budgetLeft}
+                title={overBudget ? `This turn may cost up to ${formatUsd(overBudget.requiredUsd)}: more than the budget has left` : 'What the monthly budget has left'}>
+                · Budget left {formatUsd(budgetLeft)}{overBudget ? ' (not enough for this turn)' : ''}
+              </span>
+            )}
             {streaming ? (
               <button type="button" class="btn" onClick={stop} data-testid="stop"><Icon name="stop" /> Stop</button>
             ) : (
