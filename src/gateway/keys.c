@@ -142,14 +142,17 @@ core_err gw_keys_create(store *s, const gw_key_spec *spec, char token_out[GW_KEY
         return CORE_EINVAL;
     if (spec->nmodels) {
         json_t *arr = json_array();
-        for (size_t i = 0; arr && i < spec->nmodels; i++) {
-            if (!pattern_valid(spec->models[i])) {
+        if (!arr) return CORE_ENOMEM;
+        for (size_t i = 0; i < spec->nmodels; i++) {
+            /* A pattern jansson refuses (invalid UTF-8) must fail the call,
+             * not vanish from the key's allow-list. */
+            if (!pattern_valid(spec->models[i]) ||
+                json_array_append_new(arr, json_string(spec->models[i])) != 0) {
                 json_decref(arr);
                 return CORE_EINVAL;
             }
-            json_array_append_new(arr, json_string(spec->models[i]));
         }
-        models_json = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+        models_json = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);
         if (!models_json) return CORE_ENOMEM;
     }
@@ -418,6 +421,14 @@ void gw_keys_cache_free(gw_keys_cache *cache)
     free(cache);
 }
 
+/* A column as text; "" for NULL (the schema says NOT NULL, but a row written
+ * by hand must not crash the loader). */
+static const char *row_text(const store_rows *rows, size_t i, size_t col)
+{
+    const char *v = store_rows_get(rows, i, col);
+    return v ? v : "";
+}
+
 static gw_key *key_from_row(const store_rows *rows, size_t i)
 {
     gw_key *k = calloc(1, sizeof *k);
@@ -425,9 +436,9 @@ static gw_key *key_from_row(const store_rows *rows, size_t i)
     json_t *models = NULL;
     if (!k) return NULL;
     k->refs = 1;
-    snprintf(k->id, sizeof k->id, "%s", store_rows_get(rows, i, 0));
-    snprintf(k->prefix, sizeof k->prefix, "%s", store_rows_get(rows, i, 2));
-    k->name = strdup(store_rows_get(rows, i, 1) ? store_rows_get(rows, i, 1) : "");
+    snprintf(k->id, sizeof k->id, "%s", row_text(rows, i, 0));
+    snprintf(k->prefix, sizeof k->prefix, "%s", row_text(rows, i, 2));
+    k->name = strdup(row_text(rows, i, 1));
     k->rpm = store_rows_i64(rows, i, 3, 0);
     k->tpm = store_rows_i64(rows, i, 4, 0);
     k->created_at = store_rows_i64(rows, i, 6, 0);

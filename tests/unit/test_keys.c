@@ -221,6 +221,9 @@ static void test_create_rejects_bad_specs(void **state)
     const char *spaced[] = {"openai/ gpt"};
     const char *comma[] = {"a,b"};
     const char *empty[] = {""};
+    /* Invalid UTF-8: jansson refuses it; it must not silently drop out of
+     * the allow-list (leaving only the valid pattern). */
+    const char *not_utf8[] = {"openai/*", "simulator/\xff*"};
     char long_name[GW_KEY_NAME_MAX + 2];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
@@ -234,6 +237,7 @@ static void test_create_rejects_bad_specs(void **state)
         {.name = "x", .models = comma, .nmodels = 1},
         {.name = "x", .models = empty, .nmodels = 1},
         {.name = "x", .models = NULL, .nmodels = 1},
+        {.name = "x", .models = not_utf8, .nmodels = 2},
     };
     for (size_t i = 0; i < ARRAY_LEN(specs); i++)
         assert_int_equal(gw_keys_create(f->store, &specs[i], token, id), CORE_EINVAL);
