@@ -15,6 +15,7 @@
 #include "catalog.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static const char *const cap_names[GW_CAP__COUNT] = {
     "chat", "streaming", "tools", "json", "vision", "reasoning",
@@ -262,6 +263,14 @@ bool gw_price_date_valid(slice_t d)
     if (!digits_in_range(d.ptr + 5, 2, 1, 12)) return false;
     if (d.len == 7) return true;
     return d.ptr[7] == '-' && digits_in_range(d.ptr + 8, 2, 1, 31);
+}
+
+void gw_price_date_today(char out[11])
+{
+    time_t now = (time_t)(time_wall_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
 core_err gw_catalog_render_markdown(buf_t *out)

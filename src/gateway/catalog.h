@@ -71,6 +71,9 @@ core_err gw_catalog_price(const gw_catalog_entry *e, price_t *out);
 
 /* True for "YYYY-MM-DD" or "YYYY-MM" with plausible month/day numbers. */
 bool gw_price_date_valid(slice_t date);
+/* Today's UTC date as "YYYY-MM-DD": the price date of an edit or discovery
+ * that names none. */
+void gw_price_date_today(char out[11]);
 
 /* Renders the catalog as a Markdown table (docs/PRICING.md embeds it). */
 core_err gw_catalog_render_markdown(buf_t *out);

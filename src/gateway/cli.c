@@ -311,14 +311,6 @@ static int model_flags_to_patch(cli_ctx *ctx, const cli_flag *f, gw_model_patch 
     return GW_CLI_OK;
 }
 
-static void today_utc(char out[11])
-{
-    time_t now = (time_t)(time_wall_ms() / 1000);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 static int models_add(cli_ctx *ctx, int argc, char **argv)
 {
     cli_flag f[MF__COUNT];
@@ -342,7 +334,7 @@ static int models_add(cli_ctx *ctx, int argc, char **argv)
         return usage_error(ctx, "per_1m_tokens prices need --input and --output", NULL);
     if (unit != PRICE_PER_1M_TOKENS && !p.set_request)
         return usage_error(ctx, "per_request and per_second prices need --price", NULL);
-    if (!p.price_date) today_utc(today);
+    if (!p.price_date) gw_price_date_today(today);
     gw_model m = {
         .provider = f[MF_PROVIDER].value,
         .model = f[MF_MODEL].value,
@@ -484,7 +476,7 @@ static int keys_create(cli_ctx *ctx, int argc, char **argv)
     fprintf(ctx->out, "%s\n", token);
     fprintf(ctx->err, "created key %s (%s). The token above is shown only once; store it now.\n",
             id, spec.name);
-    memset(token, 0, sizeof token);
+    explicit_bzero(token, sizeof token); /* a plain memset of a dead buffer may be elided */
 out:
     free(models_copy);
     return rc;

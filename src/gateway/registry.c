@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* Longest provider or model id accepted from discovery or admins. */
 #define GW_MODEL_ID_MAX 256
@@ -344,14 +343,6 @@ core_err gw_registry_seed(store *s)
 
 /* ---------- discovery ---------- */
 
-static void today_utc(char out[11])
-{
-    time_t now = (time_t)(time_wall_ms() / 1000);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 static const char *const discovered_sql =
     "INSERT INTO models (provider, model, display_name, context_length, max_output_tokens,"
     " capabilities, price_unit, input_micro, cached_input_micro, output_micro, request_micro,"
@@ -388,7 +379,7 @@ core_err gw_registry_upsert_discovered_conn(gw_registry *r, store_conn *c, const
             (ctx && !json_is_null(ctx) && (!json_is_integer(ctx) || json_integer_value(ctx) < 0)))
             return CORE_EINVAL;
     }
-    today_utc(today);
+    gw_price_date_today(today);
     snprintf(source, sizeof source, "discovered from %s /models (priced 0 until configured)",
              provider);
     int64_t now = time_wall_ms();
@@ -608,7 +599,7 @@ core_err gw_registry_admin_update(store *s, const char *provider, const char *mo
         goto out;
     }
     if (price_changes && !date) {
-        today_utc(today);
+        gw_price_date_today(today);
         date = today;
     }
     if ((err = buf_append_cstr(&a.sql, "UPDATE models SET "))) goto out;
