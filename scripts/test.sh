@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole suite against the binaries in build dir $1:
+# Runs the whole suite against the binaries in build dir $1 (relative to the repo or absolute):
 #   1. unit tests (cmocka, via ctest)
 #   2. black-box tests: the real binaries against fake providers, npm clients,
 #      PostgreSQL, Redis and the browser (node's test runner, tests/**/*.test.mjs)
@@ -9,10 +9,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-export BUILD_DIR="$PWD/$BUILD"
+case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac # relative to the repo, or absolute
+export BUILD_DIR="$BUILD"
 export SOURCE_DIR="$PWD"
 passed=0; failed=0
-log_dir="$PWD/$BUILD/test-logs"; mkdir -p "$log_dir"
+log_dir="$BUILD/test-logs"; mkdir -p "$log_dir"
 
 # A throwaway PostgreSQL cluster for the PostgreSQL backend (unit and black-box tests).
 # It is a required part of the suite: if it cannot start, the run fails here.
