@@ -15,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Ceiling on a probe's response (a model list), shared by the HTTP call and
+ * the buffer that collects it. */
+#define PROBE_MAX_BODY (4u << 20)
+
 typedef struct {
     gw_loop *lp;
     uv_timer_t reload_timer;
@@ -100,7 +104,10 @@ static void probe_headers(void *ud, const http_client_response *resp)
 static int probe_data(void *ud, const char *data, size_t len)
 {
     probe *p = ud;
-    buf_append(&p->body, data, len); /* past the ceiling the rest is ignored */
+    /* The client's max_response_bytes equals the buffer's ceiling, so a body
+     * that would not fit fails the call (CORE_ETOOBIG in probe_done) before a
+     * chunk could be dropped here. */
+    buf_append(&p->body, data, len);
     return HTTP_CLIENT_CONTINUE;
 }
 
@@ -141,7 +148,7 @@ static void start_probe(gw_background *bg, const gw_provider_cfg *pcfg)
     p->bg = bg;
     p->pcfg = pcfg;
     arena_init(&p->arena, 1u << 20);
-    buf_init(&p->body, 4u << 20);
+    buf_init(&p->body, PROBE_MAX_BODY);
     bg->probes_busy++;
     gw_upstream_req up;
     memset(&up, 0, sizeof up);
@@ -157,7 +164,7 @@ static void start_probe(gw_background *bg, const gw_provider_cfg *pcfg)
         .first_byte_timeout_ms = 10000,
         .idle_timeout_ms = 10000,
         .total_timeout_ms = 15000,
-        .max_response_bytes = 4u << 20,
+        .max_response_bytes = PROBE_MAX_BODY,
         .on_headers = probe_headers,
         .on_data = probe_data,
         .on_done = probe_done,
