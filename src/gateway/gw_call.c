@@ -138,9 +138,15 @@ void gw_call_respond_error(gw_call *c, int status, gw_err err, const char *msg, 
         http_request_finish(req);
     } else if (c->sink == &gw_sink_openai_json || c->sink == &gw_sink_openai_stream) {
         /* OpenAI error shape: message, type, param, code. */
-        json_t *j = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
-                              status >= 500 ? "server_error" : "invalid_request_error", "param",
-                              "code", gw_err_code(err));
+        /* OpenAI's error types, which SDKs map to their exception classes. */
+        const char *type = status >= 500   ? "server_error"
+                           : status == 429 ? "rate_limit_error"
+                           : status == 401 ? "authentication_error"
+                           : status == 403 ? "permission_error"
+                           : status == 402 ? "insufficient_quota"
+                                           : "invalid_request_error";
+        json_t *j = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type", type,
+                              "param", "code", gw_err_code(err));
         char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
         http_respond(req, status, "application/json", slice_from_cstr(s ? s : "{}"));
         free(s);
@@ -564,6 +570,12 @@ static void on_up_done(void *ud, core_err err, const char *message)
             if (err == CORE_ETIMEDOUT)
                 emit_error(c, GW_ERR_TIMEOUT, 0, !c->committed,
                            "the provider stopped sending data (idle timeout)");
+            else if (err != CORE_OK && err != CORE_ECANCELED && !c->have_finish)
+                /* The body did not end cleanly (e.g. a chunked body without its
+                 * terminator): even a format without an end marker (Eden v2
+                 * NDJSON) must not pass this off as a finished answer. */
+                emit_error(c, GW_ERR_UPSTREAM_TRUNCATED, 0, !c->committed,
+                           "the provider's stream was cut off");
             c->ops->stream_finish(c->parser);
         } else if (err == CORE_OK && c->upstream_status >= 200 && c->upstream_status < 300) {
             c->ops->parse_response(&c->pr.req, buf_slice(&c->body), on_event, c);

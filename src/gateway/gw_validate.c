@@ -320,6 +320,9 @@ static gw_err get_fallbacks(json_t *v, const char *field, arena_t *arena, gw_par
     {
         const char *id = json_string_value(f);
         char *p, *m;
+        /* Two fields may list fallbacks; the ceiling is on their total. */
+        if (out->nfallbacks >= GW_MAX_FALLBACKS)
+            return fail(errbuf, errlen, "at most %d fallback models in total", GW_MAX_FALLBACKS);
         if (json_is_object(f)) {
             const char *fp = json_string_value(json_object_get(f, "provider"));
             const char *fm = json_string_value(json_object_get(f, "model"));

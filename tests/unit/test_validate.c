@@ -130,6 +130,13 @@ static void test_errors(void **state)
                  "feature must be");
     expect_error(true, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                  "model is required");
+    /* Four fallbacks in each of the two fields: the ceiling is on the total. */
+    expect_error(false,
+                 "{\"provider\":\"simulator\",\"model\":\"sim-fast\",\"featureOptions\":{"
+                 "\"fallbacks\":[\"a/b\",\"a/c\",\"a/d\",\"a/e\"]},\"fallbacks\":[\"b/b\","
+                 "\"b/c\",\"b/d\",\"b/e\"],\"input\":{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"x\"}]}}",
+                 "at most 4 fallback models in total");
     expect_error(true,
                  "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                  "provider/model");
