@@ -49,7 +49,11 @@ passed=$((passed + u_total - u_failed)); failed=$((failed + u_failed))
 mapfile -t bb < <(find tests -path '*/node_modules' -prune -o -name '*.test.mjs' -print | sort)
 if [ ${#bb[@]} -gt 0 ]; then
   echo "== black-box tests (${#bb[@]} files)"
-  node --test --test-concurrency=1 --test-reporter=spec "${bb[@]}" >"$log_dir/blackbox.log" 2>&1
+  # A watchdog on the whole run and a per-test ceiling: a child process left behind by a failed
+  # before() hook must not hang CI until its own time limit.
+  timeout --kill-after=30 "${BLACKBOX_TIMEOUT:-1500}" \
+    node --test --test-concurrency=1 --test-timeout="${TEST_TIMEOUT_MS:-300000}" \
+    --test-reporter=spec "${bb[@]}" >"$log_dir/blackbox.log" 2>&1
   rc=$?
   grep -vE '^\s*$' "$log_dir/blackbox.log" | tail -n 400
   bp=$(grep -E '^ℹ pass [0-9]+' "$log_dir/blackbox.log" | awk '{print $3}' | tail -1)
