@@ -30,6 +30,26 @@ static inline core_err gw_test_db_exec_job(store_conn *c, void *ud)
     return store_exec(c, ud, NULL, 0);
 }
 
+typedef struct {
+    const char *sql;
+    store_rows *rows;
+} gw_test_db_query_args;
+
+static inline core_err gw_test_db_query_job(store_conn *c, void *ud)
+{
+    gw_test_db_query_args *a = ud;
+    return store_query(c, a->sql, NULL, 0, &a->rows);
+}
+
+/* Runs one parameterless query on s; the rows (caller frees), or NULL on
+ * failure. */
+static inline store_rows *gw_test_db_query(store *s, const char *sql)
+{
+    gw_test_db_query_args a = {sql, NULL};
+    if (store_run_sync(s, gw_test_db_query_job, &a) != CORE_OK) return NULL;
+    return a.rows;
+}
+
 static inline core_err gw_test_db_sql(const char *url, const char *sql)
 {
     store *s = NULL;

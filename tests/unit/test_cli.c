@@ -78,26 +78,15 @@ static int run(fixture *f, ...)
 }
 
 /* Opens the database the CLI wrote, runs one query, hands back the rows. */
-typedef struct {
-    const char *sql;
-    store_rows *rows;
-} query_args;
-
-static core_err query_job(store_conn *c, void *ud)
-{
-    query_args *a = ud;
-    return store_query(c, a->sql, NULL, 0, &a->rows);
-}
-
 static store_rows *sql_rows(fixture *f, const char *sql)
 {
     store *s = NULL;
     char errbuf[256];
-    query_args a = {sql, NULL};
     assert_int_equal(store_open(f->url, 1, &s, errbuf, sizeof errbuf), CORE_OK);
-    assert_int_equal(store_run_sync(s, query_job, &a), CORE_OK);
+    store_rows *rows = gw_test_db_query(s, sql);
     store_close(s);
-    return a.rows;
+    assert_non_null(rows);
+    return rows;
 }
 
 static int64_t sql_scalar(fixture *f, const char *sql)

@@ -51,22 +51,11 @@ static int teardown(void **state)
     return 0;
 }
 
-typedef struct {
-    const char *sql;
-    store_rows *rows;
-} query_args;
-
-static core_err query_job(store_conn *c, void *ud)
-{
-    query_args *a = ud;
-    return store_query(c, a->sql, NULL, 0, &a->rows);
-}
-
 static store_rows *sql_rows(fixture *f, const char *sql)
 {
-    query_args a = {sql, NULL};
-    assert_int_equal(store_run_sync(f->store, query_job, &a), CORE_OK);
-    return a.rows;
+    store_rows *rows = gw_test_db_query(f->store, sql);
+    assert_non_null(rows);
+    return rows;
 }
 
 static void create_key(fixture *f, const gw_key_spec *spec, char token[GW_KEY_TOKEN_SIZE],
