@@ -126,7 +126,7 @@ static void h_models(http_request *req, void *ud)
     bool all = http_request_query(req, "include_disabled") != NULL;
     const gw_registry_snap *snap = gw_registry_acquire(app->registry);
     json_t *arr = json_array();
-    int64_t now = time_wall_ms();
+    int64_t now = (int64_t)time_mono_ms(); /* the health tracker's clock */
     for (size_t i = 0; snap && i < snap->count; i++) {
         const gw_model *m = &snap->models[i];
         if (!m->enabled && !all) continue;

@@ -54,17 +54,20 @@ bool gw_app_provider_configured(gw_app *app, const char *provider)
 bool gw_app_health_allow(gw_app *app, const char *provider, const char *model, char *reason,
                          size_t len)
 {
-    return gw_health_allow(app->health, provider, model, time_wall_ms(), reason, len);
+    return gw_health_allow(app->health, provider, model, (int64_t)time_mono_ms(), reason, len);
 }
 
 void gw_app_health_record(gw_app *app, const char *provider, const char *model, gw_err err,
-                          bool retryable, int64_t ttft_ms, int64_t output_tokens,
+                          bool retryable, int http_status, int64_t ttft_ms, int64_t output_tokens,
                           int64_t duration_ms)
 {
-    gw_health_outcome o = {.ok = err == GW_OK, .err = err, .retryable = retryable};
-    if (err == GW_ERR_PROVIDER_AUTH) gw_health_mark_key_bad(app->health, provider, time_wall_ms());
-    gw_health_record(app->health, provider, model, &o, ttft_ms, output_tokens, duration_ms,
-                     time_wall_ms());
+    /* The health tracker runs on the monotonic clock: a wall-clock jump must
+     * not hold a breaker open or close it early. */
+    int64_t now = (int64_t)time_mono_ms();
+    gw_health_outcome o = {
+        .ok = err == GW_OK, .err = err, .retryable = retryable, .http_status = http_status};
+    if (err == GW_ERR_PROVIDER_AUTH) gw_health_mark_key_bad(app->health, provider, now);
+    gw_health_record(app->health, provider, model, &o, ttft_ms, output_tokens, duration_ms, now);
 }
 
 bool gw_app_authenticate(gw_app *app, slice_t token, gw_caller *out)
@@ -126,7 +129,8 @@ void gw_app_record(gw_app *app, const gw_call_summary *s)
     if (key && key->tpm > 0 && app->limits) {
         char bucket[96];
         snprintf(bucket, sizeof bucket, "k:%s:tpm", key->id);
-        int64_t used = s->tokens.input + s->tokens.output;
+        int64_t used;
+        if (money_add(s->tokens.input, s->tokens.output, &used) != CORE_OK) used = INT64_MAX / 2;
         rl_charge(app->limits, bucket, key->tpm, used - s->tpm_reserved, time_wall_ms());
     }
 }

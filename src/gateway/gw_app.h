@@ -88,9 +88,10 @@ bool gw_app_provider_configured(gw_app *app, const char *provider);
 /* Circuit breaker check; on false, reason says why (for the error message). */
 bool gw_app_health_allow(gw_app *app, const char *provider, const char *model, char *reason,
                          size_t len);
-/* Outcome of one upstream attempt. */
+/* Outcome of one upstream attempt; http_status is the provider's (0 when the
+ * error did not come from the provider, e.g. a connect failure). */
 void gw_app_health_record(gw_app *app, const char *provider, const char *model, gw_err err,
-                          bool retryable, int64_t ttft_ms, int64_t output_tokens,
+                          bool retryable, int http_status, int64_t ttft_ms, int64_t output_tokens,
                           int64_t duration_ms);
 /* Key check for a presented bearer token (constant-time). */
 bool gw_app_authenticate(gw_app *app, slice_t token, gw_caller *out);

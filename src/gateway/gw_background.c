@@ -115,7 +115,7 @@ static void probe_done(void *ud, core_err err, const char *message)
 {
     probe *p = ud;
     gw_app *app = p->bg->lp->app;
-    int64_t now = time_wall_ms();
+    int64_t now = (int64_t)time_mono_ms(); /* the health tracker's clock */
     char detail[200];
     if (err != CORE_OK) {
         snprintf(detail, sizeof detail, "%s", message ? message : core_strerror(err));

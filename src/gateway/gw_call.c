@@ -451,13 +451,14 @@ static void attempt_outcome(gw_call *c)
         return;
     }
     if (!c->have_error) {
-        gw_app_health_record(c->app, prov, model, GW_OK, false, ttft,
+        gw_app_health_record(c->app, prov, model, GW_OK, false, 200, ttft,
                              c->have_usage ? c->usage.tokens.output : 0, dur);
         finish_success(c);
         call_unref(c);
         return;
     }
-    gw_app_health_record(c->app, prov, model, c->err, c->err_retryable, ttft, 0, dur);
+    gw_app_health_record(c->app, prov, model, c->err, c->err_retryable, c->err_status, ttft, 0,
+                         dur);
     log_event(LOG_WARN, c->id, "upstream attempt failed", NULL);
     if (c->committed) { /* bytes reached the client: never retry */
         finish_failure(c);
