@@ -559,6 +559,25 @@ describe('keep-alive, pipelining, chunked bodies, Expect, HTTP/1.0', () => {
     }
   });
 
+  test('pipelining behind a running stream: 3000 queued requests are held (bounded) and then all answered in order', async () => {
+    const n = 3000;
+    const stream = genRequest(genBody('simulator', 'sim-chat', 'a stream first [[sim:ttft_ms=2000,tokens_per_s=4000]]', { stream: true }));
+    const flood = Buffer.concat(Array.from({ length: n }, (_, i) => Buffer.from(`GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: f-${i}\r\n\r\n`)));
+    const c = await RawConn.open(gw.port);
+    try {
+      await c.write(Buffer.concat([stream, flood]));
+      const first = await c.response({ timeout: 10000 });
+      assert.equal(first.status, 200);
+      assert.equal(checkGenerateStream(parseSSE(first.text).events).error, null);
+      for (let i = 0; i < n; i++) {
+        const res = await c.response();
+        assert.equal(res.headers['x-request-id'], `f-${i}`);
+      }
+    } finally {
+      c.destroy();
+    }
+  });
+
   test('a chunked request body (1-byte chunks, extensions, a trailer) is decoded', async () => {
     const body = JSON.stringify(simBody('chunked café ☕', { featureOptions: { simulate: { reply: 'dechunked-ok' } } }));
     const bytes = Buffer.concat([
@@ -716,6 +735,46 @@ describe('keep-alive, pipelining, chunked bodies, Expect, HTTP/1.0', () => {
     assert.ok(await c2.waitClosed());
     c2.destroy();
     await assertAlive();
+  });
+});
+
+describe('bad header values', () => {
+  const CASES = [
+    ['no key', '', 'missing gateway key'],
+    ['Bearer without a token', 'Authorization: Bearer\r\n', ''],
+    ['another scheme', 'Authorization: Basic dGVzdC1rZXk6\r\n', ''],
+    ['a wrong 8 KiB token', `Authorization: Bearer ${'k'.repeat(8192)}\r\n`, 'invalid or revoked'],
+    ['the key with a trailing byte', 'Authorization: Bearer test-key!\r\n', 'invalid or revoked'],
+  ];
+  for (const [name, header, msg] of CASES) {
+    test(`${name} -> 401 unauthorized`, async () => {
+      const body = JSON.stringify(simBody('auth'));
+      const { res, conn } = await exchange(`POST /api/generate HTTP/1.1\r\nHost: t\r\n${header}Content-Length: ${body.length}\r\n\r\n${body}`);
+      conn.destroy();
+      assert.equal(res.status, 401, res.text);
+      assert.equal(res.json.error.code, 'unauthorized');
+      assert.match(res.headers['www-authenticate'] ?? '', /^Bearer/);
+      if (msg) assert.match(res.json.error.message, new RegExp(msg));
+      assert.ok(!res.text.includes('kkkkkkkk'), 'the token is not echoed');
+    });
+  }
+
+  test('an X-Request-Id that is not sane is replaced, a sane one is echoed', async () => {
+    const a = await exchange('GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad"id\\x\r\n\r\n');
+    a.conn.destroy();
+    assert.match(a.res.headers['x-request-id'], /^req_[0-9a-z]+$/);
+    const b = await exchange(`GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: ${'x'.repeat(65)}\r\n\r\n`);
+    b.conn.destroy();
+    assert.match(b.res.headers['x-request-id'], /^req_/, 'over 64 characters is replaced');
+    const c = await exchange('GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: my.req_1-A\r\n\r\n');
+    c.conn.destroy();
+    assert.equal(c.res.headers['x-request-id'], 'my.req_1-A');
+  });
+
+  test('8-bit bytes in a header value (obs-text) are accepted', async () => {
+    const { res, conn } = await exchange('GET /healthz HTTP/1.1\r\nHost: t\r\nX-Name: caf\xe9\r\n\r\n');
+    conn.destroy();
+    assert.equal(res.status, 200);
   });
 });
 
