@@ -152,6 +152,11 @@ static int note_header(http_parser *p, slice_t name, slice_t value, const char *
             if (slice_case_eq(opt, SLICE_LIT("close"))) p->conn_close = true;
             if (slice_case_eq(opt, SLICE_LIT("keep-alive"))) p->conn_keep = true;
         }
+    } else if (slice_case_eq(name, SLICE_LIT("host"))) {
+        if (++p->host_seen > 1) {
+            *why = "more than one Host header";
+            return 400;
+        }
     } else if (slice_case_eq(name, SLICE_LIT("expect"))) {
         if (slice_case_eq(value, SLICE_LIT("100-continue")))
             p->msg.expect_continue = true;
@@ -219,9 +224,10 @@ static http_parse_result check_version(http_parser *p, const char *data)
     if (v.len != 8 || memcmp(v.ptr, "HTTP/", 5) != 0 || v.ptr[5] < '0' || v.ptr[5] > '9' ||
         v.ptr[6] != '.' || v.ptr[7] < '0' || v.ptr[7] > '9')
         return fail(p, 400, "malformed HTTP version");
-    if (v.ptr[5] != '1' || (v.ptr[7] != '0' && v.ptr[7] != '1'))
-        return fail(p, 505, "HTTP version not supported");
-    p->msg.version_minor = v.ptr[7] - '0';
+    if (v.ptr[5] != '1') return fail(p, 505, "HTTP version not supported");
+    /* RFC 9110 2.5: a higher minor version of 1.x is served as the highest we
+     * implement, 1.1. */
+    p->msg.version_minor = v.ptr[7] == '0' ? 0 : 1;
     return HTTP_PARSE_AGAIN;
 }
 

@@ -97,6 +97,7 @@ typedef struct {
     bool conn_keep;    /* Connection: keep-alive */
     bool chunked_seen; /* "chunked" appeared in Transfer-Encoding */
     bool expect_bad;   /* an expectation other than 100-continue */
+    int host_seen;     /* number of Host header fields (RFC 9112 3.2: exactly one in 1.1) */
 } http_parser;
 
 void http_parser_init(http_parser *p, const http_parser_limits *limits);

@@ -589,8 +589,12 @@ static void on_up_done(void *ud, core_err err, const char *message)
             on_event(c, &ev);
         } else if (err == CORE_ETIMEDOUT) {
             emit_error(c, GW_ERR_TIMEOUT, 0, true, "the provider did not answer in time");
-        } else if (err == CORE_ETOOBIG) {
-            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, false, "the provider's response was too large");
+        } else if (err == CORE_ETOOBIG || c->transport_err == CORE_ETOOBIG) {
+            /* Our ceiling, not a transient fault: a retry would fail the same way. */
+            snprintf(c->transport_msg, sizeof c->transport_msg,
+                     "the provider's response was larger than the %u MiB limit",
+                     (unsigned)(GW_MAX_RESPONSE_BODY >> 20));
+            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, false, c->transport_msg);
         } else if (err != CORE_ECANCELED || c->transport_err != CORE_ECANCELED) {
             snprintf(c->transport_msg, sizeof c->transport_msg, "could not reach the provider: %s",
                      message ? message : core_strerror(err));

@@ -228,7 +228,8 @@ typedef struct {
 
 static void v2_fail(eden_stream *s, core_err failure, gw_err code, const char *message)
 {
-    gw_sink_error_simple(&s->sink, code, true, message);
+    /* A ceiling we hit is not transient: retrying would hit it again. */
+    gw_sink_error_simple(&s->sink, code, failure != CORE_ETOOBIG, message);
     s->mode = EDEN_FAILED;
     s->failure = failure;
 }

@@ -187,7 +187,10 @@ static void test_rejects_with_status(void **state)
     (void)state;
     expect_transcript("BREW /pot HTTP/1.1\r\n\r\n", "[error 501]");
     expect_transcript("GET / HTTP/2.0\r\n\r\n", "[error 505]");
-    expect_transcript("GET / HTTP/1.2\r\n\r\n", "[error 505]");
+    /* RFC 9110 2.5: a higher 1.x minor version is served as 1.1. */
+    expect_transcript("GET / HTTP/1.2\r\nHost: a\r\n\r\n", "[GET / 1.1 <Host=a> body= ka=1 cont=0]");
+    /* RFC 9112 3.2: two Host fields are a 400. */
+    expect_transcript("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "[error 400]");
     expect_transcript("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "[error 501]");
     expect_transcript("POST / HTTP/1.1\r\nExpect: magic\r\n\r\n", "[error 417]");
     expect_transcript("POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n", "[error 413]");
