@@ -217,6 +217,77 @@ describe('SIGTERM with streams that outlive the grace period', () => {
   });
 });
 
+describe('SIGTERM with nothing in flight', () => {
+  test('an idle gateway exits at once', async () => {
+    const gw = await startAigw({ fakes, providers: ['openai'], env: { AIGW_SHUTDOWN_GRACE_MS: '5000' } });
+    try {
+      assert.equal((await gw.generate(genBody('simulator', 'sim-fast', uniq('one call')))).status, 200);
+      const t0 = Date.now();
+      gw.terminate();
+      const { code, ms } = await exitOf(gw, t0);
+      assert.equal(code, 0);
+      assert.ok(ms < 1500, `exited after ${ms} ms`);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('a request still arriving at SIGTERM is served when it completes within the grace period', async () => {
+    const gw = await startAigw({ fakes, providers: ['openai'], env: { AIGW_SHUTDOWN_GRACE_MS: '3000' } });
+    const sock = net.connect(gw.port, '127.0.0.1');
+    try {
+      sock.on('error', () => {});
+      await once(sock, 'connect');
+      const body = Buffer.from(JSON.stringify(genBody('simulator', 'sim-fast', uniq('late body'))));
+      sock.write(`POST /api/generate HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${gw.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      sock.write(body.subarray(0, 20));
+      await sleep(100);
+      const t0 = Date.now();
+      gw.terminate();
+      await sleep(300);
+      let got = '';
+      sock.on('data', (d) => { got += d; });
+      const closed = once(sock, 'close');
+      sock.write(body.subarray(20));
+      await closed;
+      assert.match(got, /^HTTP\/1\.1 200 /, got.slice(0, 200));
+      assert.match(got, /\r\nConnection: close\r\n/i);
+      const id = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).id;
+      const { code, ms } = await exitOf(gw, t0);
+      assert.equal(code, 0);
+      assert.ok(ms < 3000, `exited ${ms} ms after SIGTERM, once the last request was answered`);
+      assert.ok(rowsById(gw, [id]).get(id), 'the late request is on record');
+    } finally {
+      sock.destroy();
+      await gw.stop();
+    }
+  });
+
+  test('a half-sent request that never completes holds the shutdown no longer than the grace period', async () => {
+    const GRACE = 1500;
+    const gw = await startAigw({ fakes, providers: ['openai'], env: { AIGW_SHUTDOWN_GRACE_MS: String(GRACE) } });
+    const socks = [];
+    try {
+      for (const partial of ['GET /healthz HTTP/1.1\r\nHost: t\r\nX-Half: ', 'POST /api/generate HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"provider":']) {
+        const s = net.connect(gw.port, '127.0.0.1');
+        s.on('error', () => {});
+        await once(s, 'connect');
+        s.write(partial);
+        socks.push(s);
+      }
+      await sleep(100);
+      const t0 = Date.now();
+      gw.terminate();
+      const { code, ms } = await exitOf(gw, t0);
+      assert.equal(code, 0);
+      assert.ok(ms < GRACE + 1500, `exited ${ms} ms after SIGTERM (grace ${GRACE} ms)`);
+    } finally {
+      for (const s of socks) s.destroy();
+      await gw.stop();
+    }
+  });
+});
+
 function flushSuite(label, dbOption) {
   describe(`nothing acknowledged is lost (${label})`, () => {
     let gw;
