@@ -106,6 +106,7 @@ struct http_loop {
     uv_tcp_t listener;
     uv_async_t wakeup;
     uv_timer_t deadline_timer;
+    bool deadline_warned; /* on_stop_deadline ran; the next firing aborts */
     int listen_fd;
     void *loop_data;
     http_conn *conns;
@@ -770,6 +771,15 @@ static void check_loop_done(http_loop *lp)
 static void on_deadline(uv_timer_t *t)
 {
     http_loop *lp = t->data;
+    http_server *s = lp->server;
+    if (!lp->deadline_warned && lp->conns && s->cfg.on_stop_deadline && lp->hooks_started) {
+        /* Give the application one chance to end its exchanges cleanly, then
+         * a short flush before the hard abort. */
+        lp->deadline_warned = true;
+        s->cfg.on_stop_deadline(&lp->loop, lp->loop_data, s->cfg.hook_ud);
+        uv_timer_start(&lp->deadline_timer, on_deadline, HTTP_STOP_FLUSH_MS, 0);
+        return;
+    }
     for (http_conn *c = lp->conns; c; c = c->next)
         conn_abort(c);
 }

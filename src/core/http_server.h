@@ -59,6 +59,8 @@
 #include <uv.h>
 
 #define HTTP_MAX_HEADERS 64
+/* After on_stop_deadline, time given to flush final bytes before aborting. */
+#define HTTP_STOP_FLUSH_MS 200
 /* Header slots every connection keeps inline; a request with more takes the
  * rest from its arena. Real clients send 5-15 headers, and an idle or
  * streaming connection should not carry 64 empty slots. */
@@ -148,6 +150,11 @@ typedef struct {
      * since the loop thread exits when no handle is left. */
     void *(*on_loop_start)(uv_loop_t *loop, int index, void *ud);
     void (*on_loop_stop)(uv_loop_t *loop, void *loop_data, void *ud);
+    /* Optional: the stop deadline passed with requests still open on this
+     * loop. Runs on the loop thread; handlers may end their exchanges here
+     * (e.g. a last error event on a stream). What is still open
+     * HTTP_STOP_FLUSH_MS later is aborted. */
+    void (*on_stop_deadline)(uv_loop_t *loop, void *loop_data, void *ud);
     void *hook_ud;
 } http_server_config;
 

@@ -13,6 +13,7 @@
 #include "gw_api.h"
 #include "gw_app.h"
 #include "gw_background.h"
+#include "gw_call.h"
 #include "gw_schema.h"
 #include "health.h"
 #include "keys.h"
@@ -67,6 +68,13 @@ static void *on_loop_start(uv_loop_t *loop, int index, void *ud)
                  core_strerror(err));
     if (index == 0) gw_background_start(lp);
     return lp;
+}
+
+static void on_stop_deadline(uv_loop_t *loop, void *loop_data, void *ud)
+{
+    (void)loop;
+    (void)ud;
+    if (loop_data) gw_calls_shutdown(loop_data);
 }
 
 static void on_client_closed(void *ud)
@@ -183,6 +191,7 @@ static int serve(int argc, char **argv)
     hc.router = router;
     hc.on_loop_start = on_loop_start;
     hc.on_loop_stop = on_loop_stop;
+    hc.on_stop_deadline = on_stop_deadline;
     hc.hook_ud = &app;
     http_server_config_defaults(&hc);
     if (http_server_start(&hc, &app.server) != CORE_OK) {

@@ -22,11 +22,14 @@
 typedef struct gw_app gw_app;
 
 /* Per-loop state, the loop_data of every request on that loop. */
+struct gw_call;
+
 typedef struct {
     uv_loop_t *loop;
     http_client *client;
     gw_app *app;
     int index;
+    struct gw_call *calls; /* open calls on this loop (for the shutdown deadline) */
 } gw_loop;
 
 /* What the call engine needs to know about a model. */

@@ -59,6 +59,11 @@ static void on_handle_closed(uv_handle_t *h)
 {
     gw_call *c = h->data;
     if (--c->open_handles > 0) return;
+    if (c->prev_on_loop)
+        c->prev_on_loop->next_on_loop = c->next_on_loop;
+    else
+        c->lp->calls = c->next_on_loop;
+    if (c->next_on_loop) c->next_on_loop->prev_on_loop = c->prev_on_loop;
     buf_free(&c->body);
     buf_free(&c->text);
     buf_free(&c->reasoning);
@@ -885,7 +890,33 @@ gw_call *gw_call_new(http_request *req, const gw_sink *sink, const char *endpoin
     c->refs = 1; /* the HTTP exchange */
     c->usage.provider_cost_pico = -1;
     c->err_retry_after_ms = -1;
+    c->next_on_loop = lp->calls;
+    if (lp->calls) lp->calls->prev_on_loop = c;
+    lp->calls = c;
     return c;
+}
+
+void gw_calls_shutdown(gw_loop *lp)
+{
+    gw_call *next;
+    for (gw_call *c = lp->calls; c; c = next) {
+        next = c->next_on_loop;
+        if (c->done || !c->http || c->client_gone) continue;
+        /* An answer cut by shutdown is retryable elsewhere: say so in place
+         * of a bare disconnect. */
+        c->have_error = false;
+        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true,
+                   "the gateway is shutting down; retry the request");
+        bool upstream_active = c->upstream || c->sim;
+        c->refs++; /* keep c alive across finish + cancel */
+        if (c->in_backoff) {
+            c->in_backoff = false;
+            uv_timer_stop(&c->timer);
+        }
+        finish_failure(c);
+        if (upstream_active) cancel_upstream(c);
+        call_unref(c);
+    }
 }
 
 /* A usage row for a request refused before any upstream attempt, so every

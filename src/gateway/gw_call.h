@@ -133,6 +133,7 @@ struct gw_call {
     int refs;
     int open_handles;
     int64_t tpm_reserved;
+    struct gw_call *next_on_loop, *prev_on_loop; /* gw_loop.calls */
 };
 
 /* Creates a call for req answering through sink. The handler then parses
@@ -148,6 +149,11 @@ void gw_call_reject(gw_call *c, gw_err err, const char *msg);
 /* Frees a call whose request the caller already answered with status/err
  * (recorded in the usage log like every other answered request). */
 void gw_call_discard(gw_call *c, int status, gw_err err);
+
+/* The server's shutdown deadline passed: ends every open call on lp with a
+ * clear "shutting down" error (an error event on committed streams, a 503
+ * before), cancelling upstream calls. Loop thread. */
+void gw_calls_shutdown(gw_loop *lp);
 
 /* The four sinks. */
 extern const gw_sink gw_sink_generate_stream;

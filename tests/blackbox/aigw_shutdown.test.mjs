@@ -192,12 +192,13 @@ describe('SIGTERM with streams that outlive the grace period', () => {
     for (const id of ids) {
       const row = rows.get(id);
       assert.ok(row, `usage row of the cut stream ${id}`);
-      assert.notEqual(Number(row.http_status), 200, `a cut stream is not recorded as a success: ${JSON.stringify(row)}`);
+      // The wire status was 200 (the stream had started); the row says how it ended.
+      assert.ok(row.error_code, `a cut stream is not recorded as a success: ${JSON.stringify(row)}`);
       assert.ok(Number(row.output_tokens) > 0, 'the tokens that reached the client are counted');
     }
   });
 
-  test('a stream cut by the shutdown deadline ends with an error event, not a bare disconnect', { todo: 'aigw defect: at the grace deadline http_server.c on_deadline aborts open streams; gw_call.c sees a client disconnect, sends no event: error + done and records client_closed/499' }, async () => {
+  test('a stream cut by the shutdown deadline ends with an error event, not a bare disconnect', async () => {
     const g = await startAigw({ fakes, providers: ['openai'], env: { AIGW_SHUTDOWN_GRACE_MS: '300', AIGW_SIM_SPEED: '1' } });
     try {
       const s = openStream(g, genBody('simulator', 'sim-chat', `${uniq('cut by shutdown')} [[sim:ttft_ms=0,tokens_per_s=10,output_tokens=100]]`, { stream: true }));
