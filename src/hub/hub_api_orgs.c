@@ -9,10 +9,14 @@
  *   DELETE /api/organizations/:id/members/:user   remove (admins; or myself = leave)
  *   POST /api/organizations/:id/invitations       invitation link (admins)
  *   GET  /api/organizations/:id/invitations       pending invitations (admins)
+ *   DELETE /api/organizations/:id/invitations/:inv revoke a pending one (admins)
+ *   GET  /api/invitations/:token                  public: org name and expiry only
  *   POST /api/invitations/accept                  {token} join with a link
  * Non-members get 404 for every /api/organizations/:id route, so an
- * organization's existence is never revealed. Role changes and removals are
- * audited in the transaction that makes them.
+ * organization's existence is never revealed. Role changes, removals and
+ * invitations (created, revoked) are audited in the transaction that makes
+ * them. The public look-up needs the whole token (id and secret), so it tells
+ * nothing to someone who does not already hold the link.
  */
 #include "hub_accounts.h"
 #include "hub_audit.h"
@@ -236,11 +240,26 @@ static core_err invite_work(hub_call *c, store_conn *conn)
                        STORE_TEXT(c->who.user_id),
                        STORE_INT(now),
                        STORE_INT(expires)};
-    core_err err = store_exec(conn,
-                              "INSERT INTO invitations (id, org_id, secret_hash, role, email, "
-                              "created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, "
-                              "$6, $7, $8)",
-                              p, 8);
+    char target[60];
+    snprintf(target, sizeof target, "invitation:%s", id);
+    json_t *after =
+        json_pack("{s:s,s:s,s:o,s:I}", "id", id, "role", role, "email",
+                  email ? json_string(norm) : json_null(), "expires_at", (json_int_t)expires);
+    core_err err = store_begin(conn);
+    if (!err) {
+        err = store_exec(conn,
+                         "INSERT INTO invitations (id, org_id, secret_hash, role, email, "
+                         "created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, "
+                         "$6, $7, $8)",
+                         p, 8);
+        if (!err)
+            err = hub_audit_record(conn, c, c->param[0], "invitation.create", target, NULL, after);
+        if (!err)
+            err = store_commit(conn);
+        else
+            store_rollback(conn);
+    }
+    json_decref(after);
     if (err) return err;
     char url[HUB_TOKEN_MAX + 32];
     snprintf(url, sizeof url, "/invite/%s", token);
@@ -272,6 +291,84 @@ static core_err invitations_work(hub_call *c, store_conn *conn)
     return hub_ok(c, 200, json_pack("{s:o}", "invitations", list));
 }
 
+static core_err invitation_revoke_work(hub_call *c, store_conn *conn)
+{
+    if (!hub_require_org(c, conn, c->param[0], "admin", NULL)) return CORE_OK;
+    store_rows *rows = NULL;
+    store_param p[] = {STORE_TEXT(c->param[0]), STORE_TEXT(c->param[1])};
+    core_err err = store_query(conn,
+                               "SELECT role, email, expires_at FROM invitations WHERE org_id = $1 "
+                               "AND id = $2 AND accepted_at IS NULL",
+                               p, 2, &rows);
+    if (err) return err;
+    if (store_rows_count(rows) != 1) {
+        store_rows_free(rows);
+        return hub_fail(c, HUB_ERR_NOT_FOUND, "no pending invitation with this id");
+    }
+    json_t *before = json_pack("{s:s,s:s,s:o,s:I}", "id", c->param[1], "role",
+                               hub_row_str(rows, 0, 0), "email", hub_row_json_str(rows, 0, 1),
+                               "expires_at", (json_int_t)store_rows_i64(rows, 0, 2, 0));
+    store_rows_free(rows);
+    char target[60];
+    snprintf(target, sizeof target, "invitation:%s", c->param[1]);
+    err = store_begin(conn);
+    if (!err) {
+        /* accepted_at IS NULL again: an accept that raced us keeps its membership */
+        err = store_exec(conn,
+                         "DELETE FROM invitations WHERE org_id = $1 AND id = $2 AND "
+                         "accepted_at IS NULL",
+                         p, 2);
+        if (!err && store_changes(conn) != 1) err = CORE_ENOTFOUND;
+        if (!err)
+            err = hub_audit_record(conn, c, c->param[0], "invitation.revoke", target, before, NULL);
+        if (!err)
+            err = store_commit(conn);
+        else
+            store_rollback(conn);
+    }
+    json_decref(before);
+    if (err == CORE_ENOTFOUND) return hub_fail(c, HUB_ERR_NOT_FOUND, "invitation already used");
+    if (err) return err;
+    return hub_ok(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* Public: what an invitation link leads to, for the invite page. Only the
+ * organization's name and the expiry; an unknown, used, expired or wrong
+ * secret all answer the same 404. */
+static core_err invitation_lookup_work(hub_call *c, store_conn *conn)
+{
+    slice_t id, secret;
+    if (!c->param[0] || hub_token_split(slice_from_cstr(c->param[0]), &id, &secret) != CORE_OK ||
+        id.len >= 40)
+        return hub_fail(c, HUB_ERR_NOT_FOUND,
+                        "this invitation is unknown, expired or already used");
+    char idbuf[40];
+    snprintf(idbuf, sizeof idbuf, "%.*s", (int)id.len, id.ptr);
+    store_rows *rows = NULL;
+    store_param p[] = {STORE_TEXT(idbuf), STORE_INT(hub_now_ms())};
+    core_err err = store_query(conn,
+                               "SELECT i.secret_hash, o.name, i.expires_at FROM invitations i "
+                               "JOIN organizations o ON o.id = i.org_id WHERE i.id = $1 AND "
+                               "i.accepted_at IS NULL AND i.expires_at > $2",
+                               p, 2, &rows);
+    if (err) return err;
+    if (store_rows_count(rows) != 1 || !hub_secret_matches(secret, store_rows_get(rows, 0, 0))) {
+        store_rows_free(rows);
+        return hub_fail(c, HUB_ERR_NOT_FOUND,
+                        "this invitation is unknown, expired or already used");
+    }
+    json_t *answer = json_pack("{s:{s:s},s:I}", "organization", "name", hub_row_str(rows, 0, 1),
+                               "expires_at", (json_int_t)store_rows_i64(rows, 0, 2, 0));
+    store_rows_free(rows);
+    return hub_ok(c, 200, answer);
+}
+
+static void handle_invitation_lookup_work(http_request *req, void *ud)
+{
+    (void)ud;
+    hub_call_run(req, HUB_AUTH_NONE, invitation_lookup_work, "token", NULL);
+}
+
 static core_err accept_work(hub_call *c, store_conn *conn)
 {
     const char *token = hub_body_str(c, "token");
@@ -301,6 +398,7 @@ HUB_USER_HANDLER(member_update_work, "id", "user")
 HUB_USER_HANDLER(member_remove_work, "id", "user")
 HUB_USER_HANDLER(invite_work, "id", NULL)
 HUB_USER_HANDLER(invitations_work, "id", NULL)
+HUB_USER_HANDLER(invitation_revoke_work, "id", "inv")
 HUB_USER_HANDLER(accept_work, NULL, NULL)
 
 core_err hub_routes_orgs(http_router *r)
@@ -318,6 +416,8 @@ core_err hub_routes_orgs(http_router *r)
         {"DELETE", "/api/organizations/:id/members/:user", handle_member_remove_work},
         {"POST", "/api/organizations/:id/invitations", handle_invite_work},
         {"GET", "/api/organizations/:id/invitations", handle_invitations_work},
+        {"DELETE", "/api/organizations/:id/invitations/:inv", handle_invitation_revoke_work},
+        {"GET", "/api/invitations/:token", handle_invitation_lookup_work},
         {"POST", "/api/invitations/accept", handle_accept_work},
     };
     for (size_t i = 0; i < ARRAY_LEN(routes); i++) {

@@ -7,7 +7,12 @@
  *
  *   from, to   YYYY-MM-DD (UTC, both inclusive) or epoch milliseconds
  *              (to exclusive); default: the last 30 days
- *   group_by   model (default) | user | agent | day
+ *   group_by   model (default) | user | agent | day | day,model (a series per
+ *              model over time, for the dashboard's chart)
+ *
+ * Every group carries `key` (the model, the user's e-mail, the agent's name
+ * or the day) plus what the UI shows instead of raw ids: `id` and `name` for
+ * users (their display name) and agents, `day` and `model` for day,model.
  */
 #include "hub_app.h"
 
@@ -62,17 +67,29 @@ static core_err usage_work(hub_call *c, store_conn *conn)
     if (!hub_require_org(c, conn, c->param[0], "admin", NULL)) return CORE_OK;
     const char *group = c->param[1] ? c->param[1] : "model";
     const char *format = c->param[4] ? c->param[4] : "json";
-    const char *key_sql;
-    if (strcmp(group, "model") == 0)
+    /* key, second key (day,model only), id and name columns of each grouping */
+    const char *key_sql, *key2_sql = "''", *id_sql = "''", *name_sql = "''";
+    bool by_day_model = false;
+    if (strcmp(group, "model") == 0) {
         key_sql = "u.provider || '/' || u.model";
-    else if (strcmp(group, "user") == 0)
+    } else if (strcmp(group, "user") == 0) {
         key_sql = "COALESCE(us.email, u.user_id, '')";
-    else if (strcmp(group, "agent") == 0)
+        id_sql = "COALESCE(u.user_id, '')";
+        name_sql = "COALESCE(us.name, '')";
+    } else if (strcmp(group, "agent") == 0) {
         key_sql = "COALESCE(a.name, u.agent_id, '(none)')";
-    else if (strcmp(group, "day") == 0)
+        id_sql = "COALESCE(u.agent_id, '')";
+        name_sql = "COALESCE(a.name, '')";
+    } else if (strcmp(group, "day") == 0) {
         key_sql = "u.day";
-    else
-        return hub_fail(c, HUB_ERR_INVALID_REQUEST, "group_by must be model, user, agent or day");
+    } else if (strcmp(group, "day,model") == 0) {
+        key_sql = "u.day";
+        key2_sql = "u.provider || '/' || u.model";
+        by_day_model = true;
+    } else {
+        return hub_fail(c, HUB_ERR_INVALID_REQUEST,
+                        "group_by must be model, user, agent, day or day,model");
+    }
     if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
         return hub_fail(c, HUB_ERR_INVALID_REQUEST, "format must be json or csv");
 
@@ -88,19 +105,20 @@ static core_err usage_work(hub_call *c, store_conn *conn)
     }
     if (to <= from) return hub_fail(c, HUB_ERR_INVALID_REQUEST, "to must be after from");
 
-    char sql[1400];
-    snprintf(sql, sizeof sql,
-             "SELECT %s AS k, COUNT(*), COALESCE(SUM(u.input_tokens), 0), "
-             "COALESCE(SUM(u.cached_input_tokens), 0), COALESCE(SUM(u.output_tokens), 0), "
-             "COALESCE(SUM(u.reasoning_tokens), 0), COALESCE(SUM(u.cost_pico), 0), "
-             "COALESCE(SUM(CASE WHEN u.status = 'error' THEN 1 ELSE 0 END), 0), "
-             "COALESCE(SUM(CASE WHEN u.status = 'partial' THEN 1 ELSE 0 END), 0), "
-             "COALESCE(SUM(u.cost_estimated), 0) "
-             "FROM model_usage_analytics u LEFT JOIN users us ON us.id = u.user_id "
-             "LEFT JOIN agents a ON a.id = u.agent_id "
-             "WHERE u.org_id = $1 AND u.created_at >= $2 AND u.created_at < $3 "
-             "GROUP BY %s ORDER BY 1",
-             key_sql, key_sql);
+    char sql[1600];
+    snprintf(
+        sql, sizeof sql,
+        "SELECT %s AS k, %s AS k2, %s AS id, %s AS nm, COUNT(*), COALESCE(SUM(u.input_tokens), 0), "
+        "COALESCE(SUM(u.cached_input_tokens), 0), COALESCE(SUM(u.output_tokens), 0), "
+        "COALESCE(SUM(u.reasoning_tokens), 0), COALESCE(SUM(u.cost_pico), 0), "
+        "COALESCE(SUM(CASE WHEN u.status = 'error' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN u.status = 'partial' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(u.cost_estimated), 0) "
+        "FROM model_usage_analytics u LEFT JOIN users us ON us.id = u.user_id "
+        "LEFT JOIN agents a ON a.id = u.agent_id "
+        "WHERE u.org_id = $1 AND u.created_at >= $2 AND u.created_at < $3 "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+        key_sql, key2_sql, id_sql, name_sql);
     store_rows *rows = NULL;
     store_param p[] = {STORE_TEXT(c->param[0]), STORE_INT(from), STORE_INT(to)};
     core_err err = store_query(conn, sql, p, 3, &rows);
@@ -111,13 +129,18 @@ static core_err usage_work(hub_call *c, store_conn *conn)
     int64_t totals[9] = {0};
     json_t *groups = json_array();
     bool csv = strcmp(format, "csv") == 0;
-    if (csv)
+    if (csv && by_day_model)
+        buf_append_cstr(&c->raw, "day,model,requests,input_tokens,"
+                                 "cached_input_tokens,output_tokens,"
+                                 "reasoning_tokens,cost_usd,errors,partial,"
+                                 "estimated\r\n");
+    else if (csv)
         buf_append_cstr(&c->raw, "group,requests,input_tokens,cached_input_tokens,output_tokens,"
                                  "reasoning_tokens,cost_usd,errors,partial,estimated\r\n");
     for (size_t i = 0; i < store_rows_count(rows); i++) {
         int64_t v[9];
         for (size_t col = 0; col < 9; col++) {
-            v[col] = store_rows_i64(rows, i, col + 1, 0);
+            v[col] = store_rows_i64(rows, i, col + 4, 0);
             if (col == 5) {
                 if (money_add(totals[5], v[5], &totals[5]) != CORE_OK) {
                     store_rows_free(rows);
@@ -131,8 +154,14 @@ static core_err usage_work(hub_call *c, store_conn *conn)
         char cost[48];
         money_format_pico(v[5], cost);
         const char *key = hub_row_str(rows, i, 0);
+        const char *key2 = hub_row_str(rows, i, 1), *id = hub_row_str(rows, i, 2),
+                   *name = hub_row_str(rows, i, 3);
         if (csv) {
             csv_field(&c->raw, key);
+            if (by_day_model) {
+                buf_append_char(&c->raw, ',');
+                csv_field(&c->raw, key2);
+            }
             buf_printf(&c->raw, ",%lld,%lld,%lld,%lld,%lld,%s,%lld,%lld,%lld\r\n", (long long)v[0],
                        (long long)v[1], (long long)v[2], (long long)v[3], (long long)v[4], cost,
                        (long long)v[6], (long long)v[7], (long long)v[8]);
@@ -143,16 +172,24 @@ static core_err usage_work(hub_call *c, store_conn *conn)
                       (json_int_t)v[6], "partial", (json_int_t)v[7], "estimated", (json_int_t)v[8]);
         for (size_t f = 0; fields[f]; f++)
             json_object_set_new(g, fields[f], json_integer(v[f]));
+        if (by_day_model) {
+            json_object_set_new(g, "day", json_string(key));
+            json_object_set_new(g, "model", json_string(key2));
+        } else if (*id) {
+            json_object_set_new(g, "id", json_string(id));
+            json_object_set_new(g, "name", json_string(*name ? name : key));
+        }
         json_array_append_new(groups, g);
     }
     store_rows_free(rows);
     char total_cost[48];
     money_format_pico(totals[5], total_cost);
     if (csv) {
-        buf_printf(&c->raw, "total,%lld,%lld,%lld,%lld,%lld,%s,%lld,%lld,%lld\r\n",
-                   (long long)totals[0], (long long)totals[1], (long long)totals[2],
-                   (long long)totals[3], (long long)totals[4], total_cost, (long long)totals[6],
-                   (long long)totals[7], (long long)totals[8]);
+        buf_append_cstr(&c->raw, by_day_model ? "total,," : "total,"); /* empty model column */
+        buf_printf(&c->raw, "%lld,%lld,%lld,%lld,%lld,%s,%lld,%lld,%lld\r\n", (long long)totals[0],
+                   (long long)totals[1], (long long)totals[2], (long long)totals[3],
+                   (long long)totals[4], total_cost, (long long)totals[6], (long long)totals[7],
+                   (long long)totals[8]);
         json_decref(groups);
         c->raw_type = "text/csv; charset=utf-8";
         snprintf(c->content_disposition, sizeof c->content_disposition,

@@ -254,10 +254,28 @@ for (const backend of backends) {
       const rows = hubQuery(hub, `SELECT m.cost_pico FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.org_id = '${orgId}' AND m.role = 'assistant'`);
       const sumMessages = rows.reduce((s, r) => s + BigInt(r.cost_pico), 0n);
       assert.equal(pico(usage.json.totals.cost_usd), sumMessages);
-      for (const g of ['user', 'agent', 'day']) {
+      for (const g of ['user', 'agent', 'day', 'day,model']) {
         const r = await admin.get(`/api/organizations/${orgId}/usage?group_by=${g}`);
+        assert.equal(r.status, 200, r.text);
         assert.equal(pico(r.json.totals.cost_usd), sumMessages, `group_by=${g}`);
+        assert.equal(r.json.groups.reduce((s, x) => s + pico(x.cost_usd), 0n), sumMessages, `group_by=${g} groups`);
       }
+      // the day x model series: one row per (day, model), exact per model over the days
+      const series = (await admin.get(`/api/organizations/${orgId}/usage?group_by=day,model`)).json.groups;
+      assert.ok(series.length >= 2 && series.every((g) => /^\d{4}-\d{2}-\d{2}$/.test(g.day) && g.model.includes('/')));
+      for (const m of usage.json.groups) {
+        const perModel = series.filter((g) => g.model === m.key).reduce((s, g) => s + pico(g.cost_usd), 0n);
+        assert.equal(perModel, pico(m.cost_usd), `series of ${m.key}`);
+      }
+      // users and agents carry names, not only ids
+      const byUser = (await admin.get(`/api/organizations/${orgId}/usage?group_by=user`)).json.groups;
+      const memberRow = byUser.find((g) => g.key === hub.member.email);
+      assert.ok(memberRow && memberRow.id && memberRow.name && !memberRow.name.startsWith('usr'), JSON.stringify(byUser));
+      const dmCsv = await admin.get(`/api/organizations/${orgId}/usage?group_by=day,model&format=csv`);
+      const dmLines = dmCsv.text.trim().split('\r\n');
+      assert.equal(dmLines[0].split(',').slice(0, 3).join(','), 'day,model,requests');
+      assert.equal(pico(dmLines.at(-1).split(',')[7]), sumMessages);
+      assert.equal((await admin.get(`/api/organizations/${orgId}/usage?group_by=model,user`)).status, 400);
       const csv = await admin.get(`/api/organizations/${orgId}/usage?group_by=user&format=csv`);
       assert.match(csv.headers.get('content-type'), /^text\/csv/);
       const total = csv.text.trim().split('\r\n').at(-1).split(',');
@@ -329,6 +347,9 @@ for (const backend of backends) {
         ['GET', `/api/organizations/${orgId}/usage`, undefined, 401, 403, 200, 404],
         ['POST', `/api/organizations/${orgId}/invitations`, {}, 401, 403, 201, 404],
         ['GET', `/api/organizations/${orgId}/invitations`, undefined, 401, 403, 200, 404],
+        ['GET', `/api/organizations/${orgId}/usage?group_by=day,model`, undefined, 401, 403, 200, 404],
+        ['DELETE', `/api/organizations/${orgId}/invitations/inv_none`, undefined, 401, 403, 404, 404],
+        ['GET', '/api/invitations/inv_none.secret', undefined, 404, 404, 404, 404],
         ['GET', '/api/users/preferences/llm', undefined, 401, 200, 200, 200],
         ['GET', '/api/conversations', undefined, 401, 200, 200, 200],
         ['GET', `/api/conversations/${convId}`, undefined, 401, 200, 404, 404],
@@ -356,6 +377,13 @@ for (const backend of backends) {
       const inv = await admin.post(`/api/organizations/${orgId}/invitations`, { role: 'member' });
       assert.equal(inv.status, 201);
       assert.match(inv.json.url, /^\/invite\//);
+      // the public look-up (no session) shows the organization's name and the expiry, nothing else
+      const look = await client(hub).get(`/api/invitations/${encodeURIComponent(inv.json.token)}`);
+      assert.equal(look.status, 200, look.text);
+      const org = (await admin.get(`/api/organizations/${orgId}`)).json;
+      assert.deepEqual(look.json, { organization: { name: org.name }, expires_at: inv.json.expires_at });
+      const wrongSecret = inv.json.token.replace(/\.(.)/, (m, ch) => '.' + (ch === 'A' ? 'B' : 'A'));
+      assert.equal((await client(hub).get(`/api/invitations/${encodeURIComponent(wrongSecret)}`)).status, 404);
       const guest = client(hub);
       const reg = await guest.post('/api/auth/register', { email: `guest-${backend.name}@example.com`, password: 'guest password', organization: 'Guest Co' });
       const ownOrg = reg.json.user.active_org_id;
@@ -364,9 +392,31 @@ for (const backend of backends) {
       assert.equal(acc.json.user.active_org_id, orgId);
       assert.equal(acc.json.user.organizations.length, 2);
       assert.equal((await guest.post('/api/invitations/accept', { token: inv.json.token })).status, 404);
+      assert.equal((await client(hub).get(`/api/invitations/${encodeURIComponent(inv.json.token)}`)).status, 404, 'a used link is gone');
       const sw = await guest.post(`/api/organizations/${ownOrg}/activate`);
       assert.equal(sw.json.user.active_org_id, ownOrg);
       assert.equal(sw.json.user.role, 'owner');
+    });
+
+    it('lists and revokes invitations (admins only, audited); a revoked link no longer works', async () => {
+      const inv = await admin.post(`/api/organizations/${orgId}/invitations`, { role: 'admin', email: `revoked-${backend.name}@example.com` });
+      assert.equal(inv.status, 201, inv.text);
+      const list = (await admin.get(`/api/organizations/${orgId}/invitations`)).json.invitations;
+      const row = list.find((i) => i.id === inv.json.id);
+      assert.equal(row.role, 'admin');
+      assert.ok(!JSON.stringify(list).includes(inv.json.token.split('.')[1]), 'the secret is never listed');
+      assert.equal((await member.del(`/api/organizations/${orgId}/invitations/${inv.json.id}`)).status, 403);
+      assert.equal((await admin.del(`/api/organizations/${orgId}/invitations/${inv.json.id}`)).status, 200);
+      assert.equal((await admin.del(`/api/organizations/${orgId}/invitations/${inv.json.id}`)).status, 404);
+      assert.ok(!(await admin.get(`/api/organizations/${orgId}/invitations`)).json.invitations.some((i) => i.id === inv.json.id));
+      assert.equal((await client(hub).get(`/api/invitations/${encodeURIComponent(inv.json.token)}`)).status, 404);
+      const guest = client(hub);
+      const reg = await guest.post('/api/auth/register', { email: `revoked-${backend.name}@example.com`, password: 'guest password' });
+      assert.equal(reg.status, 201, reg.text);
+      assert.equal((await guest.post('/api/invitations/accept', { token: inv.json.token })).status, 404);
+      const audit = (await admin.get(`/api/organizations/${orgId}/audit?action=invitation.`)).json.entries;
+      const actions = audit.filter((e) => e.target === `invitation:${inv.json.id}`).map((e) => e.action);
+      assert.deepEqual(actions.sort(), ['invitation.create', 'invitation.revoke']);
     });
 
     it('serves /healthz and Prometheus /metrics with chat tokens and cost by org and model', async () => {
