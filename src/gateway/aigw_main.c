@@ -188,6 +188,10 @@ static int serve(int argc, char **argv)
     hc.port = app.cfg.listen_port;
     hc.threads = app.cfg.threads;
     hc.max_body_bytes = app.cfg.max_body_bytes;
+    hc.max_header_bytes = app.cfg.max_header_bytes;
+    hc.header_timeout_ms = app.cfg.client_header_timeout_ms;
+    hc.body_timeout_ms = app.cfg.client_body_timeout_ms;
+    hc.idle_timeout_ms = app.cfg.client_idle_timeout_ms;
     hc.router = router;
     hc.on_loop_start = on_loop_start;
     hc.on_loop_stop = on_loop_stop;

@@ -41,6 +41,10 @@ typedef struct {
     uint32_t keepalive_ms;      /* SSE comment while the model is silent */
     uint32_t shutdown_grace_ms; /* SIGTERM: let open streams finish */
     size_t max_body_bytes;
+    size_t max_header_bytes;        /* request line + headers -> 431 */
+    uint32_t client_header_timeout_ms; /* whole header section -> 408 */
+    uint32_t client_body_timeout_ms;   /* whole body -> 408 */
+    uint32_t client_idle_timeout_ms;   /* keep-alive idle close */
     gw_fallback_rule fallbacks[GW_MAX_FALLBACK_RULES];
     int nfallbacks;
     char log_level[16];
