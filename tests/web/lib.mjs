@@ -190,8 +190,9 @@ export async function launchBrowser() {
     ],
   });
   return {
-    async newPage() {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // options: {viewport, colorScheme: 'light'|'dark'} (defaults: 1280x800, light)
+    async newPage(options = {}) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', ...options });
       const page = await context.newPage();
       page.on('close', () => context.close().catch(() => {}));
       return page;
@@ -206,6 +207,32 @@ export async function signIn(page, url, { email, password }) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByLabel('Message', { exact: true }).waitFor({ timeout: 10000 });
+}
+
+// Layout problems a phone shows: the page scrolls sideways, or an element
+// (outside a scroll container of its own) sticks out of the viewport.
+// Returns a list of descriptions (empty = fine).
+export async function layoutProblems(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    const vw = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth > vw + 1) problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} > ${vw})`);
+    const scrolls = (el) => {
+      for (let p = el.parentElement; p; p = p.parentElement) {
+        const o = getComputedStyle(p).overflowX;
+        if (o === 'auto' || o === 'scroll' || o === 'hidden') return p !== document.body && p !== document.documentElement;
+      }
+      return false;
+    };
+    for (const el of document.querySelectorAll('main *, .auth-card *')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+      if ((r.right > vw + 1 || r.left < -1) && !scrolls(el) && !el.closest('.sr-only, .skip-link'))
+        problems.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} spans ${Math.round(r.left)}..${Math.round(r.right)} of ${vw}`);
+      if (problems.length > 5) break;
+    }
+    return problems;
+  });
 }
 
 // Saves a screenshot into $BUILD_DIR/test-artifacts and proves it is not

@@ -4,7 +4,7 @@
 // as the server grows them); nothing is faked.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, launchBrowser, missingReason, screenshot, signIn, sleep, startStack, waitFor } from './lib.mjs';
+import { apiClient, launchBrowser, layoutProblems, missingReason, screenshot, signIn, sleep, startStack, waitFor } from './lib.mjs';
 
 const stack = await startStack();
 const admin = await apiClient(stack.url, stack.admin);
@@ -22,6 +22,29 @@ const SKIP_PREFS = await skipFor([['GET', '/api/models'], ['GET', '/api/users/pr
 const SKIP_ORG_DEFAULT = await skipFor([['GET', '/api/models'], ['GET', `/api/organizations/${orgId}/models`]]);
 const SKIP_USAGE = await skipFor([...CHAT, ['GET', `/api/organizations/${orgId}/usage?group_by=model`]]);
 const SKIP_BUDGET = await skipFor([...CHAT, ['GET', `/api/organizations/${orgId}/budget`], ['GET', '/api/governance/status']]);
+const SKIP_INVITE = await skipFor([['POST', `/api/organizations/${orgId}/invitations`, { role: 'member' }], ['GET', '/api/invitations/x.y']]);
+const orgName = (await admin.call('GET', `/api/organizations/${orgId}`)).json.name;
+
+// An invitation link (admin API) -> {token, url}.
+async function invite(body = { role: 'member' }) {
+  const r = await admin.call('POST', `/api/organizations/${orgId}/invitations`, body);
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+// A new member of the org, registered through an invitation (API): {email, password, id}.
+async function newMember(tag) {
+  const inv = await invite();
+  const email = `${tag}-${Date.now()}@example.com`;
+  const password = 'member password';
+  const r = await fetch(`${stack.url}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: stack.url },
+    body: JSON.stringify({ email, password, name: `Test ${tag}`, invitation: inv.token }),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 201, text);
+  return { email, password, id: JSON.parse(text).user.id };
+}
 
 // exact decimal USD <-> BigInt pico-USD
 const pico = (usd) => {
@@ -270,7 +293,233 @@ describe('teamhub web UI', () => {
     const rows = api.json.rows || api.json.groups || api.json.data || [];
     const shown = await page.locator('[data-testid="usage-models"] td[data-cost]').evaluateAll((tds) => tds.map((td) => td.dataset.cost));
     assert.deepEqual(shown.sort(), rows.map((r) => r.cost_usd).sort());
+
+    // the chart's series by model: the legend's exact per-model totals and the chart-data
+    // table equal the API's day x model grouping (and so the ledger)
+    const dm = await admin.call('GET', `/api/organizations/${orgId}/usage?group_by=day,model&from=${from}&to=${today}`);
+    assert.equal(dm.status, 200, dm.text);
+    const perModel = new Map();
+    for (const g of dm.json.groups) perModel.set(g.model, (perModel.get(g.model) || 0n) + pico(g.cost_usd));
+    assert.ok(perModel.size >= 2, 'the chats above used at least two models');
+    await page.getByTestId('usage-chart').locator('canvas').waitFor();
+    const legend = await page.locator('[data-testid="usage-legend"] li').evaluateAll((lis) => lis.map((li) => [li.dataset.model, li.dataset.usd]));
+    assert.deepEqual(legend.map(([m]) => m).sort(), [...perModel.keys()].sort());
+    for (const [m, u] of legend) assert.equal(pico(u), perModel.get(m), `legend total of ${m}`);
+    for (const g of rows) assert.equal(perModel.get(g.key), pico(g.cost_usd), `series of ${g.key} = its by-model row`);
+    await page.getByText('Chart data by day and model').click();
+    const cells = await page.locator('[data-testid="usage-series"] tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => `${tr.dataset.day}|${tr.dataset.model}|${tr.querySelector('td[data-cost]').dataset.cost}`));
+    assert.deepEqual(cells.sort(), dm.json.groups.map((g) => `${g.day}|${g.model}|${g.cost_usd}`).sort());
+    // the tokens view redraws the same models
+    await page.getByRole('button', { name: 'Tokens', exact: true }).click();
+    await waitFor(async () => /Tokens per day/.test(await page.locator('#chart-h').innerText()), { what: 'the tokens chart' });
+    await page.getByRole('button', { name: 'Cost', exact: true }).click();
+    // people and agents by name, not by id
+    const users = await page.getByTestId('usage-users').innerText();
+    assert.match(users, /Demo Admin/);
+    assert.doesNotMatch(users, /\busr_/);
     await screenshot(page, 'usage');
     await page.close();
   });
+
+  test('a new user registers through an invitation link and lands in the organization', { skip: SKIP_INVITE || NO_UI }, async () => {
+    const inv = await invite();
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    await page.goto(stack.url + inv.url);
+    await page.getByRole('heading', { name: 'Join your team' }).waitFor();
+    await waitFor(async () => (await page.getByTestId('invite-org').innerText()) === orgName, { what: 'the organization name on the invite page' });
+    assert.match(await page.locator('main').innerText(), /valid until/);
+    await screenshot(page, 'invite');
+    const email = `invited-${Date.now()}@example.com`;
+    await page.getByLabel('Name').fill('Invited Person');
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill('invited password');
+    await page.getByRole('button', { name: 'Create account and join' }).click();
+    await page.getByLabel('Message', { exact: true }).waitFor({ timeout: 10000 });
+    assert.equal(new URL(page.url()).pathname, '/');
+    const me = await page.evaluate(async () => (await (await fetch('/api/auth/me')).json()).user);
+    assert.equal(me.email, email);
+    assert.equal(me.active_org_id, orgId);
+    assert.equal(me.role, 'member');
+    const members = (await admin.call('GET', `/api/organizations/${orgId}/members`)).json.members;
+    assert.ok(members.some((m) => m.email === email && m.role === 'member'));
+    // the link worked once: opening it again says so
+    await page.goto(stack.url + inv.url);
+    await page.getByTestId('invite-dead').waitFor();
+    await page.close();
+  });
+
+  test('conversations are renamed and deleted from the sidebar by keyboard, delete asks first', { skip: SKIP_CHAT }, async () => {
+    const member = await apiClient(stack.url, stack.member);
+    const a = (await member.call('POST', '/api/conversations', { title: 'Rename me' })).json;
+    const b = (await member.call('POST', '/api/conversations', { title: 'Delete me' })).json;
+    const page = await newPage(stack.member);
+    const itemA = page.locator(`li[data-conversation="${a.id}"]`);
+    const itemB = page.locator(`li[data-conversation="${b.id}"]`);
+    await itemA.waitFor();
+    // rename: F2 on the link, type, Enter
+    await itemA.locator('a').focus();
+    await page.keyboard.press('F2');
+    const field = page.getByLabel('Conversation title');
+    await field.waitFor();
+    await field.fill('Renamed in the sidebar');
+    await field.press('Enter');
+    await waitFor(async () => (await member.call('GET', `/api/conversations/${a.id}`)).json.title === 'Renamed in the sidebar', { what: 'the new title on the server' });
+    assert.equal(await itemA.locator('.conv-title').innerText(), 'Renamed in the sidebar');
+    assert.equal(await page.evaluate(() => document.activeElement.closest('li')?.dataset.conversation), a.id, 'focus returns to the conversation');
+    // Escape cancels a rename
+    await page.keyboard.press('F2');
+    await field.fill('not saved');
+    await field.press('Escape');
+    await sleep(200);
+    assert.equal((await member.call('GET', `/api/conversations/${a.id}`)).json.title, 'Renamed in the sidebar');
+    // delete: the button asks; Cancel (focused first) keeps it
+    await itemB.getByRole('button', { name: /^Delete “/ }).click();
+    const confirmBox = itemB.getByRole('alertdialog');
+    await confirmBox.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel', 'the safe choice has the focus');
+    await page.keyboard.press('Enter');
+    await confirmBox.waitFor({ state: 'detached' });
+    assert.equal((await member.call('GET', `/api/conversations/${b.id}`)).status, 200);
+    // the Delete key on the link asks too; confirming deletes it on the server
+    await itemB.locator('a').focus();
+    await page.keyboard.press('Delete');
+    await confirmBox.waitFor();
+    await screenshot(page, 'sidebar-confirm-delete');
+    await itemB.getByTestId('confirm-delete').click();
+    await itemB.waitFor({ state: 'detached' });
+    assert.equal((await member.call('GET', `/api/conversations/${b.id}`)).status, 404);
+    await page.close();
+  });
+
+  test('admin: member roles and removal, invitation links (create, list, revoke), agent tools and allowed models', { skip: SKIP_INVITE || NO_UI }, async () => {
+    const person = await newMember('roles');
+    const page = await newPage();
+    await page.goto(stack.url + '/admin');
+    const row = page.locator(`[data-testid="members"] tr[data-email="${person.email}"]`);
+    await row.waitFor();
+    const memberRole = async () => ((await admin.call('GET', `/api/organizations/${orgId}/members`)).json.members.find((m) => m.email === person.email) || {}).role;
+    await row.getByLabel(`Role of ${person.email}`).selectOption('admin');
+    await waitFor(async () => (await memberRole()) === 'admin', { what: 'the new role on the server' });
+    const audit = (await admin.call('GET', `/api/organizations/${orgId}/audit?action=membership.`)).json.entries;
+    assert.ok(audit.some((e) => e.action === 'membership.update' && e.target === `user:${person.id}`), 'the role change is audited');
+    // my own row cannot be changed here (no lock-out by accident)
+    assert.ok(await page.locator(`[data-testid="members"] tr[data-email="${stack.admin.email}"] select`).isDisabled());
+    page.once('dialog', (d) => d.accept());
+    await row.getByRole('button', { name: `Remove ${person.email}` }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await memberRole(), undefined);
+
+    // invitation links
+    const invitee = `invitee-${Date.now()}@example.com`;
+    const form = page.getByRole('form', { name: 'New invitation' });
+    await form.getByLabel(/E-mail/).fill(invitee);
+    await form.getByLabel('Role').selectOption('admin');
+    await form.getByRole('button', { name: 'Create invitation link' }).click();
+    const link = page.getByTestId('invite-link');
+    await link.waitFor();
+    assert.match(await link.innerText(), /\/invite\/inv_/);
+    const pendingRow = page.locator('[data-testid="invitations"] tr', { hasText: invitee });
+    await pendingRow.waitFor();
+    assert.match(await pendingRow.innerText(), /admin/);
+    const token = (await link.innerText()).split('/invite/')[1];
+    assert.equal((await fetch(`${stack.url}/api/invitations/${token}`)).status, 200);
+    page.once('dialog', (d) => d.accept());
+    await pendingRow.getByRole('button', { name: 'Revoke' }).click();
+    await pendingRow.waitFor({ state: 'detached' });
+    assert.equal((await fetch(`${stack.url}/api/invitations/${token}`)).status, 404, 'a revoked link is dead');
+
+    // an agent with tools (JSON checked in place) and a subset of the models
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const agentForm = page.getByRole('form', { name: 'New agent' });
+    await agentForm.getByLabel('Name', { exact: true }).fill('Tool agent');
+    const tools = agentForm.locator('textarea[name="tools"]');
+    await tools.fill('[{"type": "function", ');
+    await agentForm.getByRole('button', { name: 'Save agent' }).click();
+    await agentForm.getByTestId('tools-error').waitFor();
+    assert.match(await agentForm.getByTestId('tools-error').innerText(), /not valid JSON/);
+    assert.equal(await page.evaluate(() => document.activeElement.name), 'tools', 'the error puts the focus on the field');
+    const weather = [{ type: 'function', function: { name: 'getWeather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    await tools.fill(JSON.stringify(weather, null, 2));
+    await agentForm.getByTestId('agent-restrict').check();
+    await agentForm.locator('input[data-model="simulator/sim-reasoning"]').uncheck();
+    await screenshot(page, 'admin-agent-edit');
+    await agentForm.getByRole('button', { name: 'Save agent' }).click();
+    await agentForm.waitFor({ state: 'detached' });
+    const agents = (await admin.call('GET', '/api/agents')).json.agents;
+    const agent = agents.find((x) => x.name === 'Tool agent');
+    assert.ok(agent, JSON.stringify(agents));
+    try {
+      assert.deepEqual(agent.tools, weather);
+      assert.ok(Array.isArray(agent.allowed_models) && agent.allowed_models.length > 0);
+      assert.ok(!agent.allowed_models.includes('simulator/sim-reasoning'));
+      assert.ok(agent.allowed_models.includes('simulator/sim-chat'));
+      // editing shows what was saved; clearing the subset goes back to the org's list
+      await page.getByRole('button', { name: 'Edit Tool agent' }).click();
+      const editForm = page.getByRole('form', { name: 'Edit agent' });
+      assert.deepEqual(JSON.parse(await editForm.locator('textarea[name="tools"]').inputValue()), weather);
+      await editForm.getByTestId('agent-restrict').uncheck();
+      await editForm.getByRole('button', { name: 'Save agent' }).click();
+      await editForm.waitFor({ state: 'detached' });
+      const again = (await admin.call('GET', `/api/agents/${agent.id}`)).json;
+      assert.equal((again.agent || again).allowed_models, null);
+      await screenshot(page, 'admin');
+    } finally {
+      await admin.call('DELETE', `/api/agents/${agent.id}`);
+    }
+    await page.close();
+  });
+
+  // Every page at phone width (375 px) in the light and the dark theme: a screenshot each
+  // (checked not blank), the theme really applied, and no sideways scrolling or element
+  // sticking out of the screen.
+  for (const theme of ['light', 'dark']) {
+    test(`every page at phone width in the ${theme} theme`, { skip: SKIP_INVITE || SKIP_USAGE }, async () => {
+      const opts = { viewport: { width: 375, height: 740 }, colorScheme: theme };
+      const check = async (page, name) => {
+        assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), theme, `${name}: theme`);
+        await sleep(150); // let charts and transitions settle
+        assert.deepEqual(await layoutProblems(page), [], `${name} at 375 px (${theme})`);
+        await screenshot(page, `phone-${name}-${theme}`);
+      };
+      const anon = await browser.newPage(opts);
+      await anon.goto(stack.url + '/login');
+      await anon.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await check(anon, 'sign-in');
+      await anon.goto(stack.url + '/register');
+      await anon.getByRole('heading', { name: 'Create your account' }).waitFor();
+      await check(anon, 'register');
+      await anon.goto(stack.url + (await invite()).url);
+      await waitFor(async () => (await anon.getByTestId('invite-org').innerText()) === orgName, { what: 'the invite page' });
+      await check(anon, 'invite');
+      await anon.close();
+
+      const page = await browser.newPage(opts);
+      page.on('pageerror', (e) => console.error('page error:', e.message));
+      await signIn(page, stack.url, stack.admin);
+      // a finished one (a stopped answer is stored only once aigw's usage is drained)
+      const conv = (await admin.call('GET', '/api/conversations?limit=50')).json.conversations.find((c) => c.message_count >= 2);
+      if (conv) {
+        await page.goto(`${stack.url}/c/${conv.id}`);
+        await page.getByTestId('assistant-message').first().waitFor();
+        await check(page, 'chat');
+      }
+      await page.getByRole('button', { name: 'Open menu' }).click();
+      await page.getByRole('button', { name: 'Close menu' }).waitFor();
+      await sleep(300); // the slide-in transition
+      await screenshot(page, `phone-sidebar-${theme}`);
+      await page.getByRole('button', { name: 'Close menu' }).click();
+      await page.getByTestId('model-trigger').first().click();
+      await page.getByRole('dialog', { name: 'Choose a model' }).waitFor();
+      await check(page, 'selector');
+      await page.keyboard.press('Escape');
+      for (const [p, name, marker] of [['/settings', 'settings', 'settings-default'], ['/admin', 'admin', 'members'], ['/usage', 'usage', 'total-cost']]) {
+        await page.goto(stack.url + p);
+        await page.getByTestId(marker).waitFor({ timeout: 15000 });
+        await check(page, name);
+      }
+      await page.close();
+    });
+  }
 });

@@ -99,8 +99,9 @@ export const auth = {
     normUser(await post('/api/auth/register', { email, password, name, organization, invitation })),
   logout: () => post('/api/auth/logout'),
   switchOrg: async (orgId) => normUser(await post(`/api/organizations/${enc(orgId)}/activate`)),
-  // The server has no public look-up of an invitation (the token is the secret).
-  invitation: async () => null,
+  // GET /api/invitations/:token (public) -> {organization:{name}, expires_at}; 404 when unknown,
+  // used or expired
+  invitation: (token) => get(`/api/invitations/${enc(token)}`),
   acceptInvitation: (token) => post('/api/invitations/accept', { token }),
 };
 
@@ -305,7 +306,13 @@ export const orgs = {
   features: async (orgId) => normOrgModels(await get(`/api/organizations/${enc(orgId)}/settings`)).features,
   saveFeatures: async (orgId, features) =>
     normOrgModels(await put(`/api/organizations/${enc(orgId)}/settings`, { feature_flags: features })).features,
+  // -> [{user_id, email, name, role, joined_at}]
   members: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/members`), 'members'),
+  setRole: (orgId, userId, role) => put(`/api/organizations/${enc(orgId)}/members/${enc(userId)}`, { role }),
+  removeMember: (orgId, userId) => del(`/api/organizations/${enc(orgId)}/members/${enc(userId)}`),
+  // pending ones: [{id, role, email|null, created_at, expires_at}] (never the token)
+  invitations: async (orgId) => listOf(await get(`/api/organizations/${enc(orgId)}/invitations`), 'invitations'),
+  revokeInvitation: (orgId, id) => del(`/api/organizations/${enc(orgId)}/invitations/${enc(id)}`),
   // -> {id, token, url:"/invite/<token>", expires_at}
   invite: (orgId, email, role) =>
     post(`/api/organizations/${enc(orgId)}/invitations`, { email: email || undefined, role }),
@@ -341,11 +348,19 @@ function normAgent(a) {
     description: a.description || '',
     systemPrompt: a.system_prompt || '',
     defaultModel: refOf(a.default_model),
-    allowedModels: a.allowed_models || null,
+    allowedModels: a.allowed_models ? a.allowed_models.map(refOf) : null, // null = the org's list
+    tools: Array.isArray(a.tools) ? a.tools : [],
   };
 }
 function agentBody(a) {
-  return { name: a.name, description: a.description, system_prompt: a.systemPrompt, default_model: a.defaultModel || null };
+  return {
+    name: a.name,
+    description: a.description,
+    system_prompt: a.systemPrompt,
+    default_model: a.defaultModel || null,
+    allowed_models: a.allowedModels && a.allowedModels.length ? a.allowedModels : null,
+    tools: a.tools && a.tools.length ? a.tools : null,
+  };
 }
 // /api/agents: the agents of the active organization (orgId only keys the UI's reloads)
 export const agents = {
@@ -359,8 +374,8 @@ export const agents = {
 };
 
 // ---- usage ----
-// GET /api/organizations/:id/usage?from&to&group_by=model|user|agent|day
-//   -> {groups:[{key, requests, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+// GET /api/organizations/:id/usage?from&to&group_by=model|user|agent|day|day,model
+//   -> {groups:[{key, id?, name? (user, agent), day?, model? (day,model), requests, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
 //        cost_usd, errors, partial, estimated}], totals:{...}}
 export async function usage(orgId, { from, to, groupBy }) {
   const qs = new URLSearchParams({ group_by: groupBy });

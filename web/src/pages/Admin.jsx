@@ -1,8 +1,10 @@
 // Admin.jsx - organization administration: allowed models and the org
 // default, agents with their default models, feature flags, the monthly
 // budget (org and per member, alert thresholds and webhook) with its alerts,
-// rate limits, the audit log, invitations. The server enforces every rule;
-// this page only edits them.
+// rate limits, the audit log, members (role, removal) and invitation links
+// (create, list, revoke). Agents edit their tools (JSON, checked here for
+// being JSON; the server checks the shape) and allowed-model subset. The
+// server enforces every rule; this page only edits them.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { ModelPicker, priceText } from '../components/ModelPicker.jsx';
@@ -59,7 +61,22 @@ function ModelsSection({ ctx, orgId }) {
   );
 }
 
-const emptyAgent = { name: '', description: '', systemPrompt: '', defaultModel: '' };
+const emptyAgent = { name: '', description: '', systemPrompt: '', defaultModel: '', allowedModels: null, tools: [] };
+
+// The tools text of the form -> the array the server expects, or an error text.
+export function parseTools(text) {
+  if (!text.trim()) return { tools: [] };
+  let v;
+  try { v = JSON.parse(text); } catch (e) { return { error: `Tools are not valid JSON: ${e.message}` }; }
+  if (!Array.isArray(v)) return { error: 'Tools must be a JSON array of {"type":"function","function":{"name",…,"parameters":{JSON Schema}}}.' };
+  for (const [i, t] of v.entries()) {
+    if (!t || t.type !== 'function' || !t.function || typeof t.function.name !== 'string')
+      return { error: `Tool ${i + 1} must look like {"type":"function","function":{"name":"…","parameters":{…}}}.` };
+  }
+  return { tools: v };
+}
+const toolsText = (tools) => (tools && tools.length ? JSON.stringify(tools, null, 2) : '');
+const TOOLS_PLACEHOLDER = '[{"type":"function","function":{"name":"getWeather","description":"Weather of a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]';
 
 function AgentsSection({ ctx, orgId }) {
   const [list, setList] = useState(null);
@@ -67,12 +84,18 @@ function AgentsSection({ ctx, orgId }) {
   const [edit, setEdit] = useState(null); // agent being edited or created
   const load = () => api.agents.list(orgId).then(setList, (e) => { setList([]); setError(e); });
   useEffect(() => { load(); }, [orgId]);
+  const [toolsError, setToolsError] = useState('');
+  const startEdit = (a) => { setToolsError(''); setEdit({ ...a, toolsText: toolsText(a.tools) }); };
   const save = async (e) => {
     e.preventDefault();
     setError(null);
+    const parsed = parseTools(edit.toolsText || '');
+    setToolsError(parsed.error || '');
+    if (parsed.error) { e.currentTarget.querySelector('[name="tools"]').focus(); return; }
+    const agent = { ...edit, tools: parsed.tools };
     try {
-      if (edit.id) await api.agents.update(orgId, edit.id, edit);
-      else await api.agents.create(orgId, edit);
+      if (edit.id) await api.agents.update(orgId, edit.id, agent);
+      else await api.agents.create(orgId, agent);
       setEdit(null);
       toast('Agent saved');
       load();
@@ -90,14 +113,16 @@ function AgentsSection({ ctx, orgId }) {
       {list.length === 0 && <p class="muted small" style="margin:0">No agents yet.</p>}
       {list.length > 0 && (
         <table class="table">
-          <thead><tr><th>Name</th><th>Default model</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <thead><tr><th>Name</th><th>Default model</th><th>Models</th><th class="num">Tools</th><th><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>
             {list.map((a) => (
               <tr>
                 <td><div style="font-weight:500">{a.name}</div><div class="small muted">{a.description}</div></td>
                 <td>{modelName(a.defaultModel)}</td>
+                <td class="small">{a.allowedModels ? `${a.allowedModels.length} allowed` : 'organization list'}</td>
+                <td class="num" data-testid="agent-tools-count">{a.tools.length}</td>
                 <td class="num">
-                  <button class="btn ghost sm" onClick={() => setEdit(a)}>Edit</button>
+                  <button class="btn ghost sm" onClick={() => startEdit(a)} aria-label={`Edit ${a.name}`}>Edit</button>
                   <button class="btn ghost sm danger" onClick={() => remove(a)} aria-label={`Delete ${a.name}`}><Icon name="trash" size={14} /></button>
                 </td>
               </tr>
@@ -113,10 +138,37 @@ function AgentsSection({ ctx, orgId }) {
           <div class="field"><span>Default model</span>
             <ModelPicker label="Agent default model" models={ctx.models.models} value={edit.defaultModel} onChange={(ref) => setEdit({ ...edit, defaultModel: ref })} />
           </div>
+          <fieldset class="stack" style="border:0;padding:0;margin:0">
+            <legend class="small" style="font-weight:500;margin-bottom:4px">Models this agent may use</legend>
+            <label class="row">
+              <input type="checkbox" checked={edit.allowedModels !== null} data-testid="agent-restrict"
+                onChange={() => setEdit({ ...edit, allowedModels: edit.allowedModels === null ? ctx.models.models.filter((m) => m.allowed).map((m) => m.id) : null })} />
+              Only a subset of the organization's models
+            </label>
+            {edit.allowedModels !== null && (
+              <div class="model-list" role="group" aria-label="Agent allowed models">
+                {ctx.models.models.filter((m) => m.allowed).map((m) => (
+                  <label>
+                    <input type="checkbox" checked={edit.allowedModels.includes(m.id)} data-model={m.id}
+                      onChange={() => setEdit({ ...edit, allowedModels: edit.allowedModels.includes(m.id) ? edit.allowedModels.filter((x) => x !== m.id) : [...edit.allowedModels, m.id] })} />
+                    <span style="font-weight:500">{m.name}</span>
+                    <span class="small muted">{m.id}</span>
+                  </label>
+                ))}
+              </div>
+            )}
+          </fieldset>
+          <label class="field">
+            <span>Tools (JSON array of function definitions with JSON Schema parameters)</span>
+            <textarea class="input mono" name="tools" rows={6} spellcheck={false} placeholder={TOOLS_PLACEHOLDER}
+              aria-invalid={toolsError ? 'true' : undefined} aria-describedby={toolsError ? 'tools-error' : undefined}
+              value={edit.toolsText || ''} onInput={(e) => { setEdit({ ...edit, toolsText: e.currentTarget.value }); setToolsError(''); }} />
+            {toolsError && <small id="tools-error" class="field-error" role="alert" data-testid="tools-error">{toolsError}</small>}
+          </label>
           <div class="row"><button class="btn primary" type="submit">Save agent</button><button type="button" class="btn ghost" onClick={() => setEdit(null)}>Cancel</button></div>
         </form>
       ) : (
-        <div><button class="btn" onClick={() => setEdit({ ...emptyAgent })}><Icon name="plus" /> New agent</button></div>
+        <div><button class="btn" onClick={() => startEdit({ ...emptyAgent })}><Icon name="plus" /> New agent</button></div>
       )}
     </div>
   );
@@ -348,7 +400,70 @@ function AuditSection({ orgId }) {
   );
 }
 
+const ROLES = ['member', 'admin', 'owner'];
+
+function MembersSection({ ctx, orgId }) {
+  const [list, setList] = useState(null);
+  const [error, setError] = useState(null);
+  const load = () => api.orgs.members(orgId).then(setList, (e) => { setError(e); setList((cur) => cur || []); });
+  useEffect(() => { load(); }, [orgId]);
+  if (!list) return <Loading />;
+  const iAmOwner = ctx.user.role === 'owner';
+  const setRole = async (m, role) => {
+    setError(null);
+    try { await api.orgs.setRole(orgId, m.user_id, role); toast(`${m.email} is now ${role}`); } catch (e) { setError(e); }
+    load();
+  };
+  const remove = async (m) => {
+    if (!confirm(`Remove ${m.email} from the organization?`)) return;
+    setError(null);
+    try { await api.orgs.removeMember(orgId, m.user_id); toast(`${m.email} removed`); } catch (e) { setError(e); }
+    load();
+  };
+  return (
+    <div class="stack">
+      <ErrorAlert error={error} />
+      <div style="overflow:auto">
+        <table class="table" data-testid="members">
+          <thead><tr><th>Member</th><th>Role</th><th class="hide-phone">Joined</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <tbody>
+            {list.map((m) => {
+              const me = m.user_id === ctx.user.id;
+              // only owners touch owner roles (the server says so too)
+              const locked = me || (m.role === 'owner' && !iAmOwner);
+              return (
+                <tr data-email={m.email}>
+                  <td><div style="font-weight:500">{m.name || m.email}</div>{m.name && <div class="small muted">{m.email}</div>}</td>
+                  <td>
+                    <select class="input" aria-label={`Role of ${m.email}`} value={m.role} disabled={locked}
+                      onChange={(e) => setRole(m, e.currentTarget.value)}>
+                      {ROLES.filter((r) => r !== 'owner' || iAmOwner || m.role === 'owner').map((r) => <option value={r}>{r}</option>)}
+                    </select>
+                  </td>
+                  <td class="small muted hide-phone">{formatDate(m.joined_at)}</td>
+                  <td class="num">
+                    {!locked && <button class="btn ghost sm danger" onClick={() => remove(m)} aria-label={`Remove ${m.email}`}><Icon name="trash" size={14} /></button>}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
 function InviteSection({ orgId }) {
+  const [pending, setPending] = useState(null);
+  const loadPending = () => api.orgs.invitations(orgId).then(setPending, () => setPending([]));
+  useEffect(() => { loadPending(); }, [orgId]);
+  const revoke = async (inv) => {
+    if (!confirm(`Revoke the invitation${inv.email ? ' for ' + inv.email : ''}? Its link stops working.`)) return;
+    setError(null);
+    try { await api.orgs.revokeInvitation(orgId, inv.id); toast('Invitation revoked'); } catch (err) { setError(err); }
+    loadPending();
+  };
   const [email, setEmail] = useState('');
   const [role, setRole] = useState('member');
   const [link, setLink] = useState('');
@@ -360,18 +475,47 @@ function InviteSection({ orgId }) {
       const r = await api.orgs.invite(orgId, email, role);
       const url = r.url || `/invite/${encodeURIComponent(r.token)}`;
       setLink(url.startsWith('/') ? location.origin + url : url);
+      loadPending();
     } catch (err) { setError(err); }
   };
+  const copy = async () => {
+    try { await navigator.clipboard.writeText(link); toast('Link copied'); } catch (_) { /* shown for manual copy */ }
+  };
   return (
-    <form class="stack" onSubmit={invite}>
+    <div class="stack">
+    <form class="stack" onSubmit={invite} aria-label="New invitation">
       <div class="row wrap">
         <label class="field" style="flex:1;min-width:200px"><span>E-mail (optional: limits the link to this address)</span><input class="input" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
         <label class="field"><span>Role</span><select class="input" value={role} onChange={(e) => setRole(e.currentTarget.value)}><option value="member">Member</option><option value="admin">Admin</option></select></label>
       </div>
       <div><button class="btn" type="submit">Create invitation link</button></div>
       <ErrorAlert error={error} />
-      {link && <div class="alert"><div class="small muted">Send this link (it works once):</div><code style="word-break:break-all">{link}</code></div>}
+      {link && (
+        <div class="alert">
+          <div class="small muted">Send this link (it works once):</div>
+          <div class="row wrap"><code style="word-break:break-all" data-testid="invite-link">{link}</code><button type="button" class="btn ghost sm" onClick={copy}><Icon name="copy" size={14} /> Copy</button></div>
+        </div>
+      )}
     </form>
+    <h3 style="margin:0;font-size:14px">Pending invitations</h3>
+    {!pending ? <Loading lines={2} /> : pending.length === 0 ? <p class="muted small" style="margin:0">No pending invitations.</p> : (
+      <div style="overflow:auto">
+        <table class="table" data-testid="invitations">
+          <thead><tr><th>For</th><th>Role</th><th>Expires</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <tbody>
+            {pending.map((inv) => (
+              <tr data-id={inv.id}>
+                <td>{inv.email || <span class="muted">anyone with the link</span>}</td>
+                <td>{inv.role}</td>
+                <td class="small">{formatDate(inv.expires_at)}</td>
+                <td class="num"><button class="btn ghost sm danger" onClick={() => revoke(inv)}>Revoke</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    )}
+    </div>
   );
 }
 
@@ -393,6 +537,7 @@ export function AdminPage({ ctx }) {
           <section class="card stack" aria-labelledby="adm-budget"><h2 id="adm-budget">Budget</h2><BudgetSection orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-limits"><h2 id="adm-limits">Rate limits</h2><LimitsSection orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-audit"><h2 id="adm-audit">Audit log</h2><AuditSection orgId={orgId} /></section>
+          <section class="card stack" aria-labelledby="adm-members"><h2 id="adm-members">Members</h2><MembersSection ctx={ctx} orgId={orgId} /></section>
           <section class="card stack" aria-labelledby="adm-invite"><h2 id="adm-invite">Invite people</h2><InviteSection orgId={orgId} /></section>
         </div>
       </div>

@@ -1,9 +1,11 @@
 // Auth.jsx - sign in, register, and accept an invitation link (/invite/:token):
 // a signed-out visitor registers or signs in with the token attached; a
-// signed-in one joins with one click.
+// signed-in one joins with one click. The invite page names the organization
+// and the link's expiry (public look-up by token) or says the link is dead.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { ErrorAlert, Field } from '../components/ui.jsx';
+import { formatDate } from '../format.js';
 import { Link, navigate } from '../router.jsx';
 
 function Brand() {
@@ -25,7 +27,7 @@ export function AuthPage({ path, user, onSignedIn }) {
 
   useEffect(() => setMode(path === '/register' || (invite && !user) ? 'register' : 'login'), [path]);
   useEffect(() => {
-    if (token) api.auth.invitation(token).then(setInviteInfo, () => setInviteInfo(null));
+    if (token) api.auth.invitation(token).then(setInviteInfo, (e) => setInviteInfo({ dead: e.status === 404, error: e }));
   }, [token]);
   useEffect(() => {
     if (inviteInfo && inviteInfo.email && !form.email) setForm((f) => ({ ...f, email: inviteInfo.email }));
@@ -74,7 +76,8 @@ export function AuthPage({ path, user, onSignedIn }) {
     }
   };
 
-  const orgName = inviteInfo && (inviteInfo.organization ? inviteInfo.organization.name : inviteInfo.org_name);
+  const orgName = inviteInfo && inviteInfo.organization ? inviteInfo.organization.name : '';
+  const dead = !!(inviteInfo && inviteInfo.dead);
   return (
     <div class="auth-wrap">
       <main class="card auth-card" aria-labelledby="auth-title">
@@ -82,9 +85,16 @@ export function AuthPage({ path, user, onSignedIn }) {
         <h1 id="auth-title">
           {token ? 'Join your team' : mode === 'login' ? 'Sign in' : 'Create your account'}
         </h1>
+        {token && dead && (
+          <div class="alert error" role="alert" data-testid="invite-dead">
+            This invitation link is unknown, expired or already used. Ask an admin of the organization for a new one.
+          </div>
+        )}
         <p class="muted" style="margin-top:0">
           {token
-            ? `You were invited to ${orgName || 'an organization'}. ${user ? '' : mode === 'login' ? 'Sign in to accept.' : 'Create an account to accept.'}`
+            ? <>You were invited to <b data-testid="invite-org">{orgName || 'an organization'}</b>
+              {inviteInfo && inviteInfo.expires_at ? <> (link valid until {formatDate(inviteInfo.expires_at)})</> : null}.{' '}
+              {user ? '' : mode === 'login' ? 'Sign in to accept.' : 'Create an account to accept.'}</>
             : mode === 'login'
               ? 'Welcome back. Sign in to chat with your team’s models.'
               : 'Start an organization; invite your team later.'}

@@ -1,12 +1,91 @@
 // Sidebar.jsx - conversation list with search (debounced, server-side), the
 // New chat button, navigation to settings/admin/usage, organization switcher,
-// theme toggle and sign out.
-import { useEffect, useState } from 'preact/hooks';
+// theme toggle and sign out. Each conversation can be renamed (inline field:
+// Enter saves, Escape cancels; F2 on the link) and deleted (an inline
+// confirmation; Delete on the link), all by keyboard.
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { Icon, Skeleton } from '../components/ui.jsx';
 import { formatDate } from '../format.js';
 import { Link, navigate } from '../router.jsx';
 import { currentTheme, setTheme } from '../theme.js';
+
+function ConversationItem({ c, active, onRenamed, onDeleted }) {
+  const [mode, setMode] = useState('view'); // view | rename | confirm
+  const [title, setTitle] = useState(c.title);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const input = useRef(null);
+  const item = useRef(null);
+  const cancelBtn = useRef(null);
+  useEffect(() => {
+    if (mode === 'rename' && input.current) { input.current.focus(); input.current.select(); }
+    if (mode === 'confirm' && cancelBtn.current) cancelBtn.current.focus();
+  }, [mode]);
+  const renaming = useRef(false); // a blur after Escape or Enter must not save (again)
+  const back = () => {
+    renaming.current = false;
+    setMode('view');
+    setError('');
+    setTimeout(() => { const a = item.current && item.current.querySelector('a'); if (a) a.focus(); }, 0);
+  };
+  const startRename = () => { setTitle(c.title); setError(''); renaming.current = true; setMode('rename'); };
+  const saveTitle = async (e) => {
+    e && e.preventDefault();
+    if (!renaming.current) return;
+    const t = title.trim();
+    if (!t || t === c.title) return back();
+    renaming.current = false;
+    setBusy(true);
+    try {
+      await api.conversations.rename(c.id, t);
+      onRenamed(c.id, t);
+      back();
+    } catch (err) { renaming.current = true; setError(err.message); } finally { setBusy(false); }
+  };
+  const remove = async () => {
+    setBusy(true);
+    try {
+      await api.conversations.remove(c.id);
+      onDeleted(c.id);
+    } catch (err) { setError(err.message); setBusy(false); }
+  };
+  const onLinkKey = (e) => {
+    if (e.key === 'F2') { e.preventDefault(); startRename(); }
+    if (e.key === 'Delete') { e.preventDefault(); setMode('confirm'); }
+  };
+  return (
+    <li ref={item} class={'conv-item' + (active ? ' active' : '')} data-conversation={c.id}>
+      {mode === 'rename' ? (
+        <form class="row" style="flex:1" onSubmit={saveTitle}>
+          <input ref={input} class="input conv-rename" value={title} maxLength={200} disabled={busy}
+            aria-label="Conversation title" onInput={(e) => setTitle(e.currentTarget.value)}
+            onKeyDown={(e) => { if (e.key === 'Escape') { e.preventDefault(); back(); } }} onBlur={() => !busy && saveTitle()} />
+        </form>
+      ) : (
+        <>
+          <Link href={`/c/${encodeURIComponent(c.id)}`} aria-current={active ? 'page' : undefined}
+            onKeyDown={onLinkKey} aria-keyshortcuts="F2 Delete">
+            <span class="conv-title">{c.title}</span>
+            <span class="conv-meta">{formatDate(c.updatedAt)}{c.modelRef ? ` · ${c.modelRef.split('/')[1]}` : ''}</span>
+          </Link>
+          <span class="conv-actions">
+            <button class="btn ghost icon" aria-label={`Rename “${c.title}”`} title="Rename (F2)" onClick={startRename}><Icon name="pencil" size={14} /></button>
+            <button class="btn ghost icon danger" aria-label={`Delete “${c.title}”`} title="Delete (Del)" onClick={() => setMode('confirm')}><Icon name="trash" size={14} /></button>
+          </span>
+        </>
+      )}
+      {mode === 'confirm' && (
+        <div class="confirm-row" role="alertdialog" aria-label="Delete this conversation?" onKeyDown={(e) => e.key === 'Escape' && back()}>
+          <span>Delete this conversation?</span>
+          <button class="btn sm danger" disabled={busy} onClick={remove} data-testid="confirm-delete">Delete</button>
+          <button class="btn sm ghost" ref={cancelBtn} onClick={back}>Cancel</button>
+        </div>
+      )}
+      {error && <div class="confirm-row field-error" role="alert">{error}</div>}
+    </li>
+  );
+}
 
 export function Sidebar({ ctx, path, version, onClose }) {
   const { user, isAdmin } = ctx;
@@ -75,12 +154,12 @@ export function Sidebar({ ctx, path, version, onClose }) {
           <li class="small muted" style="padding:8px 10px">{q ? 'No conversation matches.' : 'No conversations yet.'}</li>
         )}
         {list && list.map((c) => (
-          <li class={'conv-item' + (active && active[1] === c.id ? ' active' : '')}>
-            <Link href={`/c/${encodeURIComponent(c.id)}`} aria-current={active && active[1] === c.id ? 'page' : undefined}>
-              <span class="conv-title">{c.title}</span>
-              <span class="conv-meta">{formatDate(c.updatedAt)}{c.modelRef ? ` · ${c.modelRef.split('/')[1]}` : ''}</span>
-            </Link>
-          </li>
+          <ConversationItem key={c.id} c={c} active={!!active && decodeURIComponent(active[1]) === c.id}
+            onRenamed={(id, title) => setList((l) => l.map((x) => (x.id === id ? { ...x, title } : x)))}
+            onDeleted={(id) => {
+              setList((l) => l.filter((x) => x.id !== id));
+              if (active && decodeURIComponent(active[1]) === id) ctx.newChat();
+            }} />
         ))}
       </ul>
       <div class="sidebar-foot">
