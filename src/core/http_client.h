@@ -31,6 +31,17 @@
  * sent and nothing is decompressed. Redirects are not followed. libcurl honours
  * the usual proxy environment variables (https_proxy, no_proxy, ...).
  *
+ * Plain-HTTP fast path: a request to http://<IPv4 | [IPv6] | localhost>[:port]
+ * with an ordinary method and headers goes over libuv TCP directly (our own
+ * HTTP/1.1 client and strict response parser, a keep-alive pool of at most
+ * HTTP_CLIENT_MAX_IDLE_CONNECTIONS idle connections) with the same callbacks,
+ * timeouts and errors; everything else (https, host names that need DNS,
+ * proxies set in the environment) goes through libcurl. AIGW_HTTP_CLIENT=curl
+ * in the environment (read when a client is created) forces libcurl. A request
+ * that finds its pooled connection closed by the server is sent once more on
+ * a fresh connection, only when no byte of a response arrived for it. The
+ * fast path sends no Expect and no default Accept/Content-Type headers.
+ *
  * Threads: everything on the owning loop's thread, except the global
  * init/cleanup pair (main thread, while no client exists).
  */
@@ -38,6 +49,7 @@
 #define CORE_HTTP_CLIENT_H
 
 #include "base.h"
+#include "buf.h"
 
 #include <uv.h>
 
@@ -105,6 +117,25 @@ void http_client_resume(http_client_call *call);
 /* on_done follows from a later loop iteration with CORE_ECANCELED, unless the
  * call's outcome was already decided (then that outcome is reported). */
 void http_client_cancel(http_client_call *call);
+/* Counters of one client, for tests and diagnostics (loop thread). */
+typedef struct {
+    uint64_t native_calls;       /* calls carried by the plain-HTTP fast path */
+    uint64_t curl_calls;         /* calls carried by libcurl */
+    uint64_t connections_opened; /* fast-path TCP connections opened */
+    uint64_t reused_connections; /* fast-path requests sent on a pooled connection */
+} http_client_stats;
+void http_client_get_stats(const http_client *c, http_client_stats *out);
+
+/* Test and fuzz hook: runs the fast path's response parser over the pieces in
+ * order (eof: the peer then closed the connection) and appends a canonical
+ * digest to summary (per response its "name: value" lines with names as
+ * received, then "interim|final STATUS"; the body bytes; then keep-alive and
+ * the count of bytes past the message). CORE_OK for one complete response, CORE_EAGAIN when it
+ * needs more bytes, CORE_EPARSE/CORE_ETOOBIG/CORE_EIO (cut by eof) otherwise.
+ * The digest is the same however the bytes are split. */
+core_err http_client_parse_response(const slice_t *pieces, size_t npieces, bool head_request,
+                                    bool eof, buf_t *summary);
+
 /* Value of a response header (case-insensitive), valid from on_headers until
  * on_done returns; SLICE_NULL when absent. */
 slice_t http_client_header(const http_client_call *call, const char *name);

@@ -4,6 +4,10 @@
  * 127.0.0.1; test code only). The server answers by path: JSON, echo,
  * 100-continue, slow SSE, big and huge bodies, stalls, a body cut short, 429.
  * It counts accepted connections so connection reuse can be asserted.
+ *
+ * main runs every test twice: with libcurl (AIGW_HTTP_CLIENT=curl) and with
+ * the plain-HTTP fast path (the default for http://127.0.0.1 URLs); the
+ * client's counters prove which one carried the calls.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +29,9 @@
 
 #include "core/buf.h"
 #include "core/http_client.h"
+
+/* The path under test: true for the plain-HTTP fast path, false for libcurl. */
+static bool native_mode;
 
 /* ---- the test server -------------------------------------------------------- */
 
@@ -214,6 +221,11 @@ static bool answer(int fd, const request *req)
         wait_for_peer_close(fd);
         return false;
     }
+    if (strcmp(path, "/json-then-drop") == 0) {
+        /* Keep-alive answer; the server then drops the connection when the
+         * next request arrives (as when its idle timeout races our reuse). */
+        return send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
     if (strcmp(path, "/cut") == 0) {
         send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
         char part[100];
@@ -231,7 +243,13 @@ static void *connection_main(void *arg)
     buf_t inbuf;
     buf_init(&inbuf, 1 << 20);
     request req;
+    bool drop_next = false;
     while (read_request(conn->fd, &inbuf, &req)) {
+        if (drop_next) {
+            free(req.body);
+            break;
+        }
+        drop_next = strcmp(req.path, "/json-then-drop") == 0;
         bool keep = answer(conn->fd, &req);
         free(req.body);
         if (!keep) break;
@@ -509,6 +527,14 @@ static void test_json_and_connection_reuse(void **state)
     }
     /* Two sequential calls, one TCP connection. */
     assert_int_equal(atomic_load(&server->accepted), 1);
+    http_client_stats stats;
+    http_client_get_stats(h.client, &stats);
+    assert_int_equal(stats.native_calls, native_mode ? 2 : 0);
+    assert_int_equal(stats.curl_calls, native_mode ? 0 : 2);
+    if (native_mode) {
+        assert_int_equal(stats.connections_opened, 1);
+        assert_int_equal(stats.reused_connections, 1);
+    }
     harness_close(&h);
 }
 
@@ -788,6 +814,79 @@ static void test_connect_refused_is_eio(void **state)
     harness_close(&h);
 }
 
+/* A pooled connection the server closed when our request arrived: the
+ * request goes again on a fresh connection, since nothing of a response came
+ * back. A response cut after its first bytes is never sent again. */
+static void test_stale_pooled_connection_retried_once(void **state)
+{
+    test_server *server = *state;
+    harness h;
+    harness_init(&h, server);
+    const char *paths[] = {"/json-then-drop", "/json", "/json", "/cut"};
+    const char *methods[] = {"GET", "POST", "GET", "POST"};
+    for (size_t i = 0; i < ARRAY_LEN(paths); i++) {
+        probe p;
+        probe_init(&p, &h);
+        char url[128];
+        http_client_request req = make_request(&h, &p, paths[i], url, sizeof url);
+        req.method = methods[i];
+        req.body = SLICE_LIT("{\"q\":1}");
+        run_call(&h, &p, &req);
+        if (i < 3) {
+            assert_int_equal(p.err, CORE_OK);
+            assert_int_equal(p.status, 200);
+        } else {
+            assert_int_equal(p.err, CORE_EIO);
+            assert_int_equal(p.body.len, 100);
+        }
+        probe_free(&p);
+    }
+    /* The dropped connection, its replacement (reused by the third call and
+     * by the cut one, which was not retried). */
+    assert_int_equal(atomic_load(&server->accepted), 2);
+    if (native_mode) {
+        http_client_stats stats;
+        http_client_get_stats(h.client, &stats);
+        assert_int_equal(stats.connections_opened, 2);
+    }
+    harness_close(&h);
+}
+
+/* Which requests the fast path takes: literal addresses and localhost over
+ * http://; anything it cannot express goes to libcurl with the same result. */
+static void test_fast_path_eligibility(void **state)
+{
+    test_server *server = *state;
+    harness h;
+    harness_init(&h, server);
+    char urls[3][128];
+    snprintf(urls[0], sizeof urls[0], "http://localhost:%d/json", server->port);
+    snprintf(urls[1], sizeof urls[1], "http://127.0.0.1:%d/json", server->port);
+    snprintf(urls[2], sizeof urls[2], "http://127.0.0.1:%d/json", server->port);
+    const char *plain[] = {"X-Test: call-42", NULL};
+    const char *odd[] = {"X-Test: call-42", "X-Odd;", NULL}; /* libcurl: an empty header */
+    const char *const *headers[] = {plain, plain, odd};
+    for (size_t i = 0; i < ARRAY_LEN(urls); i++) {
+        probe p;
+        probe_init(&p, &h);
+        http_client_request req = {.url = urls[i],
+                                   .headers = headers[i],
+                                   .on_headers = on_headers,
+                                   .on_data = on_data,
+                                   .on_done = on_done,
+                                   .ud = &p};
+        run_call(&h, &p, &req);
+        assert_int_equal(p.err, CORE_OK);
+        assert_string_equal(p.body.data, "{\"ok\":true}");
+        probe_free(&p);
+    }
+    http_client_stats stats;
+    http_client_get_stats(h.client, &stats);
+    assert_int_equal(stats.native_calls, native_mode ? 2 : 0);
+    assert_int_equal(stats.curl_calls, native_mode ? 1 : 3);
+    harness_close(&h);
+}
+
 static void on_cancel_timer(uv_timer_t *t)
 {
     probe *p = t->data;
@@ -997,9 +1096,8 @@ static void test_parallel_streams_share_the_pool(void **state)
     harness_close(&h);
 }
 
-int main(void)
+static int run_suite(const char *name)
 {
-    if (http_client_global_init() != CORE_OK) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_json_and_connection_reuse, server_setup,
                                         server_teardown),
@@ -1030,8 +1128,29 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_parallel_streams_share_the_pool, server_setup,
                                         server_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_pooled_connection_retried_once, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_fast_path_eligibility, server_setup, server_teardown),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return _cmocka_run_group_tests(name, tests, ARRAY_LEN(tests), NULL, NULL);
+}
+
+int main(void)
+{
+    if (http_client_global_init() != CORE_OK) return 1;
+    /* Proxy settings would send the curl mode elsewhere and turn the fast
+     * path off. */
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    native_mode = false;
+    setenv("AIGW_HTTP_CLIENT", "curl", 1);
+    int failed = run_suite("http_client_curl");
+    native_mode = true;
+    setenv("AIGW_HTTP_CLIENT", "native", 1);
+    failed += run_suite("http_client_native");
     http_client_global_cleanup();
     return failed;
 }
