@@ -66,6 +66,9 @@ static void *on_loop_start(uv_loop_t *loop, int index, void *ud)
     if (err != CORE_OK)
         log_msgf(LOG_ERROR, NULL, "loop %d: cannot attach to the database: %s", index,
                  core_strerror(err));
+    if (gw_loop_cancel_init(lp) != CORE_OK)
+        log_msgf(LOG_ERROR, NULL, "loop %d: no cross-loop cancel queue", index);
+    lp->closing_handles = 1;
     if (index == 0) gw_background_start(lp);
     return lp;
 }
@@ -77,9 +80,16 @@ static void on_stop_deadline(uv_loop_t *loop, void *loop_data, void *ud)
     if (loop_data) gw_calls_shutdown(loop_data);
 }
 
+/* The loop state is freed when its last handle owner (HTTP client, cancel
+ * queue) has closed. */
+static void loop_part_closed(gw_loop *lp)
+{
+    if (--lp->closing_handles == 0) free(lp);
+}
+
 static void on_client_closed(void *ud)
 {
-    free(ud);
+    loop_part_closed(ud);
 }
 
 static void on_loop_stop(uv_loop_t *loop, void *loop_data, void *ud)
@@ -89,10 +99,9 @@ static void on_loop_stop(uv_loop_t *loop, void *loop_data, void *ud)
     if (!lp) return;
     if (lp->index == 0) gw_background_stop(lp);
     store_detach_loop(a->db, loop);
-    if (lp->client)
-        http_client_close(lp->client, on_client_closed, lp);
-    else
-        free(lp);
+    lp->closing_handles = 1 + (lp->client != NULL);
+    gw_loop_cancel_close(lp, loop_part_closed);
+    if (lp->client) http_client_close(lp->client, on_client_closed, lp);
 }
 
 /* If argv[i] is the global --database flag ("--database URL" or

@@ -103,6 +103,38 @@ static void h_chat_completions(http_request *req, void *ud)
     serve_generation(req, true);
 }
 
+/* POST /api/generate/:id/cancel: stops a running generation of the same key.
+ * The stream (or whole answer) then ends normally with finish_reason
+ * "cancelled" and the usage so far, so the caller can bill exactly. */
+static void h_cancel(http_request *req, void *ud)
+{
+    (void)ud;
+    gw_loop *lp = req->loop_data;
+    gw_caller caller;
+    if (!authenticate(req, lp->app, &caller)) return;
+    slice_t id = http_request_param(req, "id");
+    char idbuf[48];
+    if (id.len == 0 || id.len >= sizeof idbuf) {
+        gw_app_caller_release(&caller);
+        http_respond_error(req, 404, "not_found", "no running generation with this id", false);
+        return;
+    }
+    memcpy(idbuf, id.ptr, id.len);
+    idbuf[id.len] = '\0';
+    gw_loop *owner = gw_call_find_loop(idbuf, caller.key_id);
+    bool ok = false;
+    if (owner == lp)
+        ok = gw_call_cancel_by_id(lp, idbuf, caller.key_id);
+    else if (owner)
+        ok = gw_loop_post_cancel(owner, idbuf, caller.key_id) == CORE_OK; /* key checked there */
+    gw_app_caller_release(&caller);
+    if (!ok) {
+        http_respond_error(req, 404, "not_found", "no running generation with this id", false);
+        return;
+    }
+    http_respond(req, 202, "application/json", SLICE_LIT("{\"status\":\"cancelling\"}"));
+}
+
 /* ------------------------------------------------------------------ models */
 
 static json_t *latency_json(const gw_model_health *mh)
@@ -198,6 +230,7 @@ core_err gw_api_routes(http_router *r)
     if ((err = http_router_add(r, "GET", "/metrics", h_metrics, NULL))) return err;
     if ((err = http_router_add(r, "GET", "/api/models", h_models, NULL))) return err;
     if ((err = http_router_add(r, "POST", "/api/generate", h_generate, NULL))) return err;
+    if ((err = http_router_add(r, "POST", "/api/generate/:id/cancel", h_cancel, NULL))) return err;
     if ((err = http_router_add(r, "POST", "/v1/chat/completions", h_chat_completions, NULL)))
         return err;
     if ((err = http_router_add(r, "GET", "/v1/models", h_v1_models, NULL))) return err;

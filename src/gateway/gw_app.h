@@ -12,6 +12,8 @@
 #define GW_APP_H
 
 #include "../core/buf.h"
+
+#include <pthread.h>
 #include "../core/http_client.h"
 #include "../core/http_server.h"
 #include "../store/store.h"
@@ -30,6 +32,11 @@ typedef struct {
     gw_app *app;
     int index;
     struct gw_call *calls; /* open calls on this loop (for the shutdown deadline) */
+    /* Cancels posted from other loops (POST /api/generate/:id/cancel). */
+    uv_async_t cancel_async;
+    pthread_mutex_t cancel_mu;
+    struct gw_cancel_req *cancel_queue;
+    int closing_handles;
 } gw_loop;
 
 /* What the call engine needs to know about a model. */

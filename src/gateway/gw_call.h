@@ -134,6 +134,8 @@ struct gw_call {
     int open_handles;
     int64_t tpm_reserved;
     struct gw_call *next_on_loop, *prev_on_loop; /* gw_loop.calls */
+    bool cancel_requested; /* its caller asked to stop it (POST /api/generate/:id/cancel) */
+    struct gw_call *next_by_id; /* process-wide id index (cancel from any loop) */
 };
 
 /* Creates a call for req answering through sink. The handler then parses
@@ -149,6 +151,22 @@ void gw_call_reject(gw_call *c, gw_err err, const char *msg);
 /* Frees a call whose request the caller already answered with status/err
  * (recorded in the usage log like every other answered request). */
 void gw_call_discard(gw_call *c, int status, gw_err err);
+
+/* Stops the call with this id on lp if key_id started it: the upstream is
+ * cancelled at once and the answer ends normally with finish_reason
+ * "cancelled" and the usage so far. Returns false when no such call of that
+ * key is open on lp. Loop thread. */
+bool gw_call_cancel_by_id(gw_loop *lp, const char *id, const char *key_id);
+/* Any thread: the loop running the open call with this id started by key_id,
+ * or NULL (another key's call looks exactly like no call). */
+gw_loop *gw_call_find_loop(const char *id, const char *key_id);
+/* Posts a cancel to another loop (any thread); it runs there through
+ * gw_call_cancel_by_id. CORE_ENOMEM. */
+core_err gw_loop_post_cancel(gw_loop *lp, const char *id, const char *key_id);
+/* Sets up / tears down the cross-loop cancel queue of lp (its loop thread).
+ * gw_loop_cancel_close closes the async handle; on_closed(lp) runs after. */
+core_err gw_loop_cancel_init(gw_loop *lp);
+void gw_loop_cancel_close(gw_loop *lp, void (*on_closed)(gw_loop *lp));
 
 /* The server's shutdown deadline passed: ends every open call on lp with a
  * clear "shutting down" error (an error event on committed streams, a 503
