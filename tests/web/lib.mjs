@@ -209,14 +209,18 @@ export async function signIn(page, url, { email, password }) {
   await page.getByLabel('Message', { exact: true }).waitFor({ timeout: 10000 });
 }
 
-// Layout problems a phone shows: the page scrolls sideways, or an element
-// (outside a scroll container of its own) sticks out of the viewport.
+// Layout problems a phone shows: the page scrolls sideways, the app does not
+// fill the screen's height, or an element (outside a scroll container of its
+// own) sticks out of the viewport.
 // Returns a list of descriptions (empty = fine).
 export async function layoutProblems(page) {
   return page.evaluate(() => {
     const problems = [];
     const vw = document.documentElement.clientWidth;
     if (document.documentElement.scrollWidth > vw + 1) problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} > ${vw})`);
+    const main = document.querySelector('main.main');
+    if (main && main.getBoundingClientRect().bottom < innerHeight - 1)
+      problems.push(`the app ends at ${Math.round(main.getBoundingClientRect().bottom)} px of ${innerHeight} (a blank band below)`);
     const scrolls = (el) => {
       for (let p = el.parentElement; p; p = p.parentElement) {
         const o = getComputedStyle(p).overflowX;

@@ -90,7 +90,7 @@ export function Toaster() {
     return () => clearTimeout(t);
   }, [text]);
   return (
-    <div aria-live="polite" role="status">
+    <div class="toaster" aria-live="polite" role="status">
       {text && <div class="toast">{text}</div>}
     </div>
   );

@@ -8,7 +8,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { ModelPicker, priceText } from '../components/ModelPicker.jsx';
-import { ErrorAlert, Field, Icon, Loading, toast } from '../components/ui.jsx';
+import { copyText, ErrorAlert, Field, Icon, Loading, toast } from '../components/ui.jsx';
 import { formatDate, formatUsd } from '../format.js';
 
 function ModelsSection({ ctx, orgId }) {
@@ -479,7 +479,7 @@ function InviteSection({ orgId }) {
     } catch (err) { setError(err); }
   };
   const copy = async () => {
-    try { await navigator.clipboard.writeText(link); toast('Link copied'); } catch (_) { /* shown for manual copy */ }
+    toast((await copyText(link)) ? 'Link copied' : 'Copy the link by hand');
   };
   return (
     <div class="stack">

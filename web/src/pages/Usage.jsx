@@ -65,7 +65,10 @@ function Chart({ series, metric }) {
     const grid = css.getPropertyValue('--border').trim();
     const axis = { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } };
     const order = series.models.map((m, k) => k).reverse();
-    const fmt = metric === 'cost' ? (v) => '$' + (v < 0.01 && v > 0 ? v.toPrecision(2) : v.toFixed(2)) : (v) => formatTokens(v);
+    // tick labels: as many decimals as the tick step needs (costs of a few micro-dollars)
+    const fmt = metric === 'cost'
+      ? (v) => (v === 0 ? '$0' : '$' + (Math.abs(v) >= 0.01 ? v.toFixed(2) : v.toFixed(Math.min(12, 1 - Math.floor(Math.log10(Math.abs(v)))))))
+      : (v) => formatTokens(v);
     const height = () => (ref.current.clientWidth < 480 ? 200 : 260);
     const plot = new uPlot(
       {
@@ -84,7 +87,15 @@ function Chart({ series, metric }) {
             points: { show: xs.length < 3 },
           })),
         ],
-        axes: [axis, { ...axis, size: 60, values: (u, vals) => vals.map(fmt) }],
+        axes: [
+          axis,
+          {
+            ...axis,
+            values: (u, vals) => vals.map(fmt),
+            // wide enough for the longest label ("$0.000025" is not cut off)
+            size: (u, values) => 18 + 7 * Math.max(4, ...(values || []).map((v) => String(v).length)),
+          },
+        ],
       },
       [xs, ...order.map((k) => stacked[k])],
       ref.current,
