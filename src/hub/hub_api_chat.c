@@ -33,9 +33,48 @@ static void on_drain_tick(uv_timer_t *t)
     http_client_cancel(chat->upstream);
 }
 
-/* The client went away: nothing more is written, and an upstream paused for
- * its sake reads on (the stream is drained for its usage, not cancelled),
- * for at most TEAMHUB_ABORT_DRAIN_MS. */
+/* Fire-and-forget POST /api/generate/:id/cancel: aigw stops the provider at
+ * once and ends our stream with the exact usage so far, so the drain below
+ * finishes in milliseconds with aigw's own figures. */
+typedef struct {
+    char url[700];
+    char auth[300];
+    const char *headers[3];
+} cancel_req;
+
+static void cancel_done(void *ud, core_err err, const char *message)
+{
+    (void)err;
+    (void)message;
+    free(ud);
+}
+
+static void ask_gateway_to_cancel(hub_call *c)
+{
+    hub_chat *chat = c->ud;
+    if (!chat->gen_id[0]) return; /* no start event yet: the drain deadline applies */
+    cancel_req *r = calloc(1, sizeof *r);
+    if (!r) return;
+    snprintf(r->url, sizeof r->url, "%s/api/generate/%s/cancel", c->app->cfg.gateway_url,
+             chat->gen_id);
+    snprintf(r->auth, sizeof r->auth, "Authorization: Bearer %s", c->app->cfg.gateway_key);
+    r->headers[0] = c->app->cfg.gateway_key[0] ? r->auth : NULL;
+    http_client_request creq = {
+        .method = "POST",
+        .url = r->url,
+        .headers = r->headers,
+        .connect_timeout_ms = 2000,
+        .total_timeout_ms = 5000,
+        .max_response_bytes = 4096,
+        .on_done = cancel_done,
+        .ud = r,
+    };
+    if (http_client_start(c->hl->client, &creq, NULL) != CORE_OK) free(r);
+}
+
+/* The client went away: nothing more is written; aigw is asked to stop the
+ * generation (it answers with the usage so far), and the stream is read to
+ * that end - at most TEAMHUB_ABORT_DRAIN_MS - so the stored cost is aigw's. */
 static void client_left(hub_call *c)
 {
     hub_chat *chat = c->ud;
@@ -62,6 +101,7 @@ static void client_left(hub_call *c)
     }
     chat->drain_timer->data = c;
     uv_timer_start(chat->drain_timer, on_drain_tick, DRAIN_TICK_MS, DRAIN_TICK_MS);
+    ask_gateway_to_cancel(c);
 }
 
 /* Writes what the encoder produced; dropped once the client is gone. */
@@ -100,6 +140,10 @@ static int on_gateway_event(void *ud, const hub_gw_event *ev)
     core_err err = CORE_OK;
     switch (ev->type) {
     case HUB_GW_START:
+        if (ev->id.len && ev->id.len < sizeof chat->gen_id) {
+            memcpy(chat->gen_id, ev->id.ptr, ev->id.len);
+            chat->gen_id[ev->id.len] = '\0';
+        }
         break;
     case HUB_GW_KEEPALIVE:
         /* pass the gateway's heartbeat on, so idle-timeout proxies and fetch keep the stream */

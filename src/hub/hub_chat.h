@@ -80,6 +80,7 @@ typedef struct {
     uv_timer_t *drain_timer; /* heap: closed by hub_chat_free, freed in its close callback */
     uint64_t gone_ms;
     bool drain_cut; /* the drain hit its deadline (or shutdown) and cancelled upstream */
+    char gen_id[48];  /* the gateway's generation id (its start event), for cancel */
 
     /* governance */
     bool rate_admitted;       /* rate limits taken (once, even when the transaction retries) */
