@@ -174,6 +174,8 @@ static http_parse_result headers_done(http_parser *p, uint32_t body_start)
     m->keep_alive = m->version_minor == 1 ? !p->conn_close : (p->conn_keep && !p->conn_close);
     m->body.off = body_start;
     m->body.len = 0;
+    if (p->limits.require_host && m->version_minor == 1 && p->host_seen == 0)
+        return fail(p, 400, "missing Host header (required in HTTP/1.1)");
     if (p->te_seen) {
         if (m->content_length >= 0)
             return fail(p, 400, "Content-Length together with Transfer-Encoding");

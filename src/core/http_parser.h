@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     size_t max_header_bytes; /* request line + header section */
     size_t max_body_bytes;   /* decoded body */
+    bool require_host;       /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 */
 } http_parser_limits;
 
 typedef struct {

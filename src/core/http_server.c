@@ -737,7 +737,7 @@ static void on_connection(uv_stream_t *listener, int status)
     buf_init(&c->pending, in_max);
     buf_init(&c->out, 0);
     buf_init(&c->resp_headers, RESP_HEADERS_MAX);
-    http_parser_limits limits = {s->cfg.max_header_bytes, s->cfg.max_body_bytes};
+    http_parser_limits limits = {s->cfg.max_header_bytes, s->cfg.max_body_bytes, true};
     http_parser_init(&c->parser, &limits);
     c->phase = PHASE_WAIT;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || lp->nconns > s->cfg.max_connections) {

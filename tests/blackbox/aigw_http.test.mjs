@@ -363,7 +363,7 @@ describe('malformed requests are refused with a JSON error and the connection cl
   // RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
   // request message that lacks a Host header field and to any request message that contains
   // more than one Host header field line".
-  test('HTTP/1.1 request without Host -> 400', { todo: 'aigw defect: http_parser.c accepts HTTP/1.1 requests without Host (RFC 9112 3.2 MUST 400)' }, async () => {
+  test('HTTP/1.1 request without Host -> 400', async () => {
     await expectRefusal('GET /healthz HTTP/1.1\r\n\r\n', 400, 'invalid_request', /Host/);
   });
   test('two Host headers -> 400', async () => {
