@@ -1,10 +1,13 @@
 /*
  * provider_simulator.c - the built-in offline provider (see
  * provider_simulator.h for the models and directives). A call is planned
- * entirely in gw_sim_start: the directives are resolved, the answer is
- * derived from an FNV-1a hash of the model and the messages, and the output
- * becomes a list of "steps" (one text or reasoning token, or one tool-call
- * event). A single uv timer then walks a small state machine:
+ * in gw_sim_start: the directives are resolved, the answer is derived from an
+ * FNV-1a hash of the model and the messages, and the output is a sequence of
+ * "steps" (one text or reasoning token, or one tool-call event) of known
+ * length. A tool call's steps are built there; prose and reply tokens are
+ * generated one by one as the stream emits them, so an open stream holds a
+ * few hundred bytes of generator state instead of its whole answer. A single
+ * uv timer then walks a small state machine:
  *
  *   WAIT_FIRST --ttft--> (fault: ERROR, DONE) | START --stall--> STREAM
  *   STREAM: steps paced by tokens_per_s --> FINISH, USAGE, DONE
@@ -69,16 +72,35 @@ typedef struct {
 
 typedef enum { PH_WAIT_FIRST, PH_STALL, PH_STREAM, PH_CLOSED } sim_phase;
 
+/* gw_tokens_estimate over everything fed so far, kept up to date piece by
+ * piece (the estimate is max(bytes/4 rounded up in UTF-8 units, words)). The
+ * pieces are whole words or whitespace, so no UTF-8 sequence is ever split. */
+typedef struct {
+    int64_t units, words;
+    bool in_word;
+} sim_token_count;
+
 struct gw_sim_call {
     uv_timer_t timer;
     uv_loop_t *loop;
     gw_emit_fn emit;
     void *ud;
 
-    /* The plan. */
-    buf_t plan; /* bytes of every step, the model name, the tool id/name */
-    gw_sim_step *steps;
-    size_t nsteps;
+    /* The answer. A tool call is planned up front (a few steps); prose and
+     * replies are generated step by step as the stream runs: step i is
+     * reasoning while i < reasoning_steps, text after. */
+    buf_t plan;         /* the model name; a tool call's id, name, arguments */
+    gw_sim_step *steps; /* a tool call's steps; NULL otherwise */
+    size_t nsteps;      /* every step of the answer, after max_tokens */
+    size_t reasoning_steps;
+    size_t text_count;  /* the text's full length (max_tokens may cut it) */
+    gw_sim_prose prose; /* the reasoning, then the text */
+    uint64_t rng;       /* the prose's generator, continued from planning */
+    char *reply;        /* reply= directive (malloc'd), NULL for prose */
+    const char *reply_cursor;
+    bool text_code_block;
+    char text_intro[96];
+    sim_token_count reasoning_seen, text_seen; /* for estimated usage */
     uint32_t model_off, model_len;
     uint32_t tool_id_off, tool_id_len, tool_name_off, tool_name_len;
     uint32_t tool_args_off, tool_args_len;
@@ -503,29 +525,36 @@ static core_err plan_call(gw_sim_call *call, const gw_sim_config *cfg, const gw_
     if (tool) {
         add_tool_call(call, &pb, tool, hash);
         call->finish = GW_FIN_TOOL_CALLS;
-    } else {
-        if (reasoning > 0)
-            gw_sim_plan_add_prose(&pb, GW_SIM_STEP_REASONING, reasoning,
-                                  "Let me think about this simulated question step by step.", &rng,
-                                  false);
-        if (d.reply) {
-            gw_sim_plan_add_reply(&pb, d.reply);
-        } else {
-            char intro[96];
-            snprintf(intro, sizeof(intro), "This is a simulated reply from %s.",
-                     model->name ? model->name : "the simulator");
-            gw_sim_plan_add_prose(&pb, GW_SIM_STEP_TEXT, answer, intro, &rng,
-                                  model->code_blocks && (hash >> 17) % 3 == 0);
-        }
-        /* max_tokens caps reasoning + answer together, as OpenAI counts it. */
-        if (req->max_tokens > 0 && pb.nsteps > (uint64_t)req->max_tokens) {
-            pb.nsteps = (size_t)req->max_tokens;
-            call->finish = GW_FIN_LENGTH;
-        }
+        err = pb.err;
+        call->steps = pb.steps;
+        call->nsteps = pb.nsteps;
+        goto out;
     }
-    err = pb.err;
-    call->steps = pb.steps;
-    call->nsteps = pb.nsteps;
+    /* Prose: only the counts and the generators' seeds now. */
+    call->rng = rng;
+    call->reasoning_steps = (size_t)MAX(reasoning, 0);
+    if (reasoning > 0)
+        gw_sim_prose_init(&call->prose, GW_SIM_STEP_REASONING, reasoning,
+                          "Let me think about this simulated question step by step.", false);
+    size_t text_steps;
+    if (d.reply) {
+        call->reply = d.reply;
+        d.reply = NULL;
+        call->reply_cursor = call->reply;
+        text_steps = gw_sim_reply_words(call->reply);
+    } else {
+        snprintf(call->text_intro, sizeof(call->text_intro), "This is a simulated reply from %s.",
+                 model->name ? model->name : "the simulator");
+        call->text_code_block = model->code_blocks && (hash >> 17) % 3 == 0;
+        text_steps = (size_t)MAX(answer, 0);
+    }
+    call->text_count = text_steps;
+    call->nsteps = call->reasoning_steps + text_steps;
+    /* max_tokens caps reasoning + answer together, as OpenAI counts it. */
+    if (req->max_tokens > 0 && call->nsteps > (uint64_t)req->max_tokens) {
+        call->nsteps = (size_t)req->max_tokens;
+        call->finish = GW_FIN_LENGTH;
+    }
 out:
     free(d.reply);
     return err;
@@ -549,7 +578,61 @@ static void on_close(uv_handle_t *handle)
     gw_sim_call *call = handle->data;
     buf_free(&call->plan);
     free(call->steps);
+    free(call->reply);
     free(call);
+}
+
+static void token_count_add(sim_token_count *tc, slice_t text)
+{
+    size_t i = 0;
+    while (i < text.len) {
+        unsigned char c = (unsigned char)text.ptr[i];
+        bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+        if (!space && !tc->in_word) tc->words++;
+        tc->in_word = !space;
+        size_t seq = 1;
+        if (c >= 0xC2 && c <= 0xDF)
+            seq = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+            seq = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+            seq = 4;
+        if (seq > 1) {
+            if (i + seq > text.len) seq = 1;
+            for (size_t k = 1; k < seq; k++)
+                if (((unsigned char)text.ptr[i + k] & 0xC0) != 0x80) seq = 1;
+        }
+        tc->units += seq == 1 ? 1 : seq == 2 ? 2 : 4;
+        i += seq;
+    }
+}
+
+static int64_t token_count_estimate(const sim_token_count *tc)
+{
+    int64_t by_size = (tc->units + 3) / 4;
+    return by_size > tc->words ? by_size : tc->words;
+}
+
+/* Kind of step i (< nsteps) without producing it. */
+static gw_sim_step_kind step_kind(const gw_sim_call *call, size_t i)
+{
+    if (call->steps) return (gw_sim_step_kind)call->steps[i].kind;
+    return i < call->reasoning_steps ? GW_SIM_STEP_REASONING : GW_SIM_STEP_TEXT;
+}
+
+/* The bytes of the next prose or reply step (valid until the next one). */
+static slice_t next_token(gw_sim_call *call)
+{
+    slice_t text = SLICE_NULL;
+    if (call->next_step == call->reasoning_steps && !call->reply)
+        gw_sim_prose_init(&call->prose, GW_SIM_STEP_TEXT, (int64_t)call->text_count,
+                          call->text_intro, call->text_code_block);
+    if (call->next_step >= call->reasoning_steps && call->reply) {
+        if (!gw_sim_reply_next(&call->reply_cursor, &text)) text = SLICE_LIT("");
+    } else if (!gw_sim_prose_next(&call->prose, &call->rng, &text)) {
+        text = SLICE_LIT("");
+    }
+    return text;
 }
 
 static void close_call(gw_sim_call *call)
@@ -623,26 +706,9 @@ static void emit_usage(gw_sim_call *call, bool exact)
             (int64_t)call->emitted_tokens + (tool_done ? call->tool_tokens : 0);
         ev.usage.tokens.reasoning = (int64_t)call->emitted_reasoning;
     } else {
-        /* What a gateway would count locally from the bytes it saw. Reasoning
-         * and text pieces each sit contiguously in the plan. */
-        int64_t reasoning = 0, text = 0;
-        size_t first_reasoning = SIZE_MAX, first_text = SIZE_MAX, last_reasoning = 0, last_text = 0;
-        for (size_t i = 0; i < call->next_step; i++) {
-            const gw_sim_step *s = &call->steps[i];
-            if (s->kind == GW_SIM_STEP_REASONING) {
-                first_reasoning = MIN(first_reasoning, (size_t)s->off);
-                last_reasoning = s->off + s->len;
-            } else if (s->kind == GW_SIM_STEP_TEXT) {
-                first_text = MIN(first_text, (size_t)s->off);
-                last_text = s->off + s->len;
-            }
-        }
-        if (first_reasoning != SIZE_MAX)
-            reasoning = gw_tokens_estimate(plan_slice(
-                call, (uint32_t)first_reasoning, (uint32_t)(last_reasoning - first_reasoning)));
-        if (first_text != SIZE_MAX)
-            text = gw_tokens_estimate(
-                plan_slice(call, (uint32_t)first_text, (uint32_t)(last_text - first_text)));
+        /* What a gateway would count locally from the bytes it saw. */
+        int64_t reasoning = token_count_estimate(&call->reasoning_seen);
+        int64_t text = token_count_estimate(&call->text_seen);
         ev.usage.tokens.reasoning = reasoning;
         ev.usage.tokens.output = reasoning + text + (tool_done ? call->tool_tokens : 0);
     }
@@ -664,15 +730,22 @@ static void schedule(gw_sim_call *call, uint64_t delay_ms)
 /* Emits one step; false when the call was cancelled meanwhile. */
 static bool emit_step(gw_sim_call *call)
 {
-    const gw_sim_step *s = &call->steps[call->next_step++];
     gw_event ev = {.tool_index = 0};
+    if (!call->steps) {
+        bool reasoning = call->next_step < call->reasoning_steps;
+        ev.type = reasoning ? GW_EV_REASONING : GW_EV_TEXT;
+        ev.text = next_token(call);
+        call->next_step++;
+        call->emitted_tokens++;
+        if (reasoning) call->emitted_reasoning++;
+        token_count_add(reasoning ? &call->reasoning_seen : &call->text_seen, ev.text);
+        return emit(call, &ev);
+    }
+    const gw_sim_step *s = &call->steps[call->next_step++];
     switch (s->kind) {
     case GW_SIM_STEP_REASONING:
     case GW_SIM_STEP_TEXT:
-        ev.type = s->kind == GW_SIM_STEP_TEXT ? GW_EV_TEXT : GW_EV_REASONING;
-        ev.text = plan_slice(call, s->off, s->len);
-        call->emitted_tokens++;
-        if (s->kind == GW_SIM_STEP_REASONING) call->emitted_reasoning++;
+        /* A tool call's plan has none. */
         break;
     case GW_SIM_STEP_TOOL_START:
         ev.type = GW_EV_TOOL_CALL_START;
@@ -728,8 +801,8 @@ static void stream_tick(gw_sim_call *call)
         if (call->paused) return; /* gw_sim_resume schedules the rest */
         if (call->cut_after >= 0 && call->emitted_tokens >= (size_t)call->cut_after &&
             (call->next_step >= call->nsteps ||
-             call->steps[call->next_step].kind == GW_SIM_STEP_TEXT ||
-             call->steps[call->next_step].kind == GW_SIM_STEP_REASONING)) {
+             step_kind(call, call->next_step) == GW_SIM_STEP_TEXT ||
+             step_kind(call, call->next_step) == GW_SIM_STEP_REASONING)) {
             stream_end(call, true);
             return;
         }
@@ -822,7 +895,7 @@ static void on_timer(uv_timer_t *timer)
  * open streams is a target), so give the slack back. */
 static void shrink_plan(gw_sim_call *call)
 {
-    if (call->nsteps) {
+    if (call->steps && call->nsteps) {
         gw_sim_step *steps = realloc(call->steps, call->nsteps * sizeof(*steps));
         if (steps) call->steps = steps;
     }
@@ -849,6 +922,7 @@ core_err gw_sim_start(uv_loop_t *loop, const gw_sim_config *cfg, const gw_reques
     if (err != CORE_OK) {
         buf_free(&call->plan);
         free(call->steps);
+        free(call->reply);
         free(call);
         return err;
     }

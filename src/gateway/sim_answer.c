@@ -110,102 +110,152 @@ void gw_sim_plan_add_step(gw_sim_plan *pb, gw_sim_step_kind kind, const char *da
     pb->steps[pb->nsteps++] = (gw_sim_step){(uint32_t)off, (uint32_t)len, (uint32_t)kind};
 }
 
-/* Emits up to `count` word tokens of generated prose as steps of `kind`:
- * an intro sentence, then sentences from the word lists, with a paragraph
- * break every few sentences and (code_block) one short fenced code block.
- * The last token ends with a full stop when the sentence was cut short. */
-void gw_sim_plan_add_prose(gw_sim_plan *pb, gw_sim_step_kind kind, int64_t count, const char *intro,
-                           uint64_t *rng, bool code_block)
+void gw_sim_prose_init(gw_sim_prose *g, gw_sim_step_kind kind, int64_t count, const char *intro,
+                       bool code_block)
 {
-    buf_t sentence, word;
-    buf_init(&sentence, 0);
-    buf_init(&word, 0);
-    int64_t emitted = 0;
-    int sentences = 0;
-    bool code_done = !code_block;
-    bool need_space = false;
-    while (emitted < count && pb->err == CORE_OK) {
-        buf_reset(&sentence);
-        if (sentences == 0) {
-            buf_append_cstr(&sentence, intro);
-        } else {
-            const char *opener =
-                kind == GW_SIM_STEP_REASONING
-                    ? REASONING_OPENERS[gw_sim_rng_next(rng) % ARRAY_LEN(REASONING_OPENERS)]
-                    : OPENERS[gw_sim_rng_next(rng) % ARRAY_LEN(OPENERS)];
-            const char *subject = SUBJECTS[gw_sim_rng_next(rng) % ARRAY_LEN(SUBJECTS)];
-            buf_printf(&sentence, "%s%s %s %s%s.", opener, subject,
-                       VERBS[gw_sim_rng_next(rng) % ARRAY_LEN(VERBS)],
-                       OBJECTS[gw_sim_rng_next(rng) % ARRAY_LEN(OBJECTS)],
-                       TAILS[gw_sim_rng_next(rng) % ARRAY_LEN(TAILS)]);
-            if (sentence.len && !*opener)
-                sentence.data[0] = (char)toupper((unsigned char)sentence.data[0]);
-        }
-        bool paragraph = sentences > 0 && sentences % 3 == 0;
-        sentences++;
-        /* One code block after the second sentence, when there is room. */
-        if (!code_done && sentences == 3 && count - emitted >= 12) {
-            const char *line = CODE_LINES[gw_sim_rng_next(rng) % ARRAY_LEN(CODE_LINES)];
-            gw_sim_plan_add_step(pb, kind, "\n\n```c\n", 7);
-            emitted++;
-            const char *p = line;
-            while (*p && emitted < count - 1) {
-                const char *end = strchr(p + 1, ' ');
-                size_t len = end ? (size_t)(end - p) : strlen(p);
-                gw_sim_plan_add_step(pb, kind, p, len);
-                emitted++;
-                p += len;
+    memset(g, 0, sizeof(*g));
+    g->kind = (uint8_t)kind;
+    g->count = count;
+    g->code_done = !code_block;
+    /* The intro is the first sentence: no draws from the generator. */
+    snprintf(g->sentence, sizeof(g->sentence), "%s", intro);
+    g->sentences = 1;
+    g->first_word = true;
+    g->phase = GW_SIM_PROSE_WORDS;
+}
+
+/* The next sentence from the word lists. The draws are made one by one in
+ * a fixed order: opener, subject, tail, object, verb. That odd order is the
+ * one GCC gave the earlier single printf call (its arguments were evaluated
+ * right to left), and tests pin the exact texts it produced. */
+static void next_sentence(gw_sim_prose *g, uint64_t *rng)
+{
+    const char *opener =
+        g->kind == GW_SIM_STEP_REASONING
+            ? REASONING_OPENERS[gw_sim_rng_next(rng) % ARRAY_LEN(REASONING_OPENERS)]
+            : OPENERS[gw_sim_rng_next(rng) % ARRAY_LEN(OPENERS)];
+    const char *subject = SUBJECTS[gw_sim_rng_next(rng) % ARRAY_LEN(SUBJECTS)];
+    const char *tail = TAILS[gw_sim_rng_next(rng) % ARRAY_LEN(TAILS)];
+    const char *object = OBJECTS[gw_sim_rng_next(rng) % ARRAY_LEN(OBJECTS)];
+    const char *verb = VERBS[gw_sim_rng_next(rng) % ARRAY_LEN(VERBS)];
+    snprintf(g->sentence, sizeof(g->sentence), "%s%s %s %s%s.", opener, subject, verb, object,
+             tail);
+    if (!*opener) g->sentence[0] = (char)toupper((unsigned char)g->sentence[0]);
+}
+
+/* One word token of the current sentence into g->word: the space (or the
+ * paragraph break) before it, and a full stop when the length cuts the
+ * sentence short. */
+static slice_t next_word(gw_sim_prose *g)
+{
+    const char *p = g->sentence + g->pos;
+    const char *end = strchr(p, ' ');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    size_t n = 0;
+    if (g->first_word && g->paragraph) {
+        memcpy(g->word, "\n\n", 2);
+        n = 2;
+    } else if (g->need_space) {
+        g->word[n++] = ' ';
+    }
+    memcpy(g->word + n, p, len);
+    n += len;
+    g->first_word = false;
+    g->need_space = true;
+    p += len;
+    while (*p == ' ')
+        p++;
+    g->pos = (uint16_t)(p - g->sentence);
+    g->emitted++;
+    if (g->emitted == g->count && *p) {
+        /* Cut mid-sentence by the length: close it anyway. */
+        char last = n ? g->word[n - 1] : '.';
+        if (last != '.' && last != ',')
+            g->word[n++] = '.';
+        else if (last == ',')
+            g->word[n - 1] = '.';
+    }
+    return (slice_t){g->word, n};
+}
+
+bool gw_sim_prose_next(gw_sim_prose *g, uint64_t *rng, slice_t *out)
+{
+    for (;;) {
+        if (g->emitted >= g->count) return false;
+        switch (g->phase) {
+        case GW_SIM_PROSE_SENTENCE:
+            next_sentence(g, rng);
+            g->paragraph = g->sentences % 3 == 0;
+            g->sentences++;
+            g->pos = 0;
+            g->first_word = true;
+            g->phase = GW_SIM_PROSE_WORDS;
+            /* One code block after the second sentence, when there is room. */
+            if (!g->code_done && g->sentences == 3 && g->count - g->emitted >= 12) {
+                g->code_line = (uint8_t)(gw_sim_rng_next(rng) % ARRAY_LEN(CODE_LINES));
+                g->pos = 0;
+                g->phase = GW_SIM_PROSE_CODE_OPEN;
             }
-            gw_sim_plan_add_step(pb, kind, "\n```", 4);
-            emitted++;
-            code_done = true;
-            paragraph = true;
-        }
-        const char *p = sentence.data ? sentence.data : "";
-        bool first_word = true;
-        while (*p && emitted < count) {
-            const char *end = strchr(p, ' ');
+            continue;
+        case GW_SIM_PROSE_CODE_OPEN:
+            g->emitted++;
+            g->phase = GW_SIM_PROSE_CODE_LINE;
+            *out = SLICE_LIT("\n\n```c\n");
+            return true;
+        case GW_SIM_PROSE_CODE_LINE: {
+            const char *line = CODE_LINES[g->code_line];
+            const char *p = line + g->code_pos;
+            if (!*p || g->emitted >= g->count - 1) {
+                g->phase = GW_SIM_PROSE_CODE_CLOSE;
+                continue;
+            }
+            const char *end = strchr(p + 1, ' ');
             size_t len = end ? (size_t)(end - p) : strlen(p);
-            buf_reset(&word);
-            if (first_word && paragraph)
-                buf_append_cstr(&word, "\n\n");
-            else if (need_space)
-                buf_append_char(&word, ' ');
-            buf_append(&word, p, len);
-            first_word = false;
-            need_space = true;
-            p += len;
-            while (*p == ' ')
-                p++;
-            emitted++;
-            if (emitted == count && *p) {
-                /* Cut mid-sentence by the length: close it anyway. */
-                char last = word.len ? word.data[word.len - 1] : '.';
-                if (last != '.' && last != ',')
-                    buf_append_char(&word, '.');
-                else if (last == ',')
-                    word.data[word.len - 1] = '.';
+            g->code_pos = (uint16_t)(g->code_pos + len);
+            g->emitted++;
+            *out = (slice_t){p, len};
+            return true;
+        }
+        case GW_SIM_PROSE_CODE_CLOSE:
+            g->emitted++;
+            g->code_done = true;
+            g->paragraph = true;
+            g->phase = GW_SIM_PROSE_WORDS;
+            *out = SLICE_LIT("\n```");
+            return true;
+        case GW_SIM_PROSE_WORDS:
+            if (!g->sentence[g->pos]) {
+                g->phase = GW_SIM_PROSE_SENTENCE;
+                continue;
             }
-            gw_sim_plan_add_step(pb, kind, word.data, word.len);
+            *out = next_word(g);
+            return true;
         }
     }
-    buf_free(&sentence);
-    buf_free(&word);
+}
+
+size_t gw_sim_reply_words(const char *reply)
+{
+    size_t n = 0;
+    slice_t word;
+    while (gw_sim_reply_next(&reply, &word))
+        n++;
+    return n;
 }
 
 /* reply=TEXT: one step per word, each with the whitespace before it. */
-void gw_sim_plan_add_reply(gw_sim_plan *pb, const char *reply)
+bool gw_sim_reply_next(const char **cursor, slice_t *out)
 {
-    const char *p = reply;
-    while (*p) {
-        const char *q = p;
-        while (*q == ' ' || *q == '\n' || *q == '\t')
-            q++;
-        while (*q && *q != ' ' && *q != '\n' && *q != '\t')
-            q++;
-        gw_sim_plan_add_step(pb, GW_SIM_STEP_TEXT, p, (size_t)(q - p));
-        p = q;
-    }
+    const char *p = *cursor;
+    if (!*p) return false;
+    const char *q = p;
+    while (*q == ' ' || *q == '\n' || *q == '\t')
+        q++;
+    while (*q && *q != ' ' && *q != '\n' && *q != '\t')
+        q++;
+    *out = (slice_t){p, (size_t)(q - p)};
+    *cursor = q;
+    return true;
 }
 
 /* ---- tool calls ---- */

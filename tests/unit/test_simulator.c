@@ -16,7 +16,7 @@
 #include "core/buf.h"
 #include "gateway/provider_simulator.h"
 
-#define MAX_EVENTS 4096
+#define MAX_EVENTS 32768
 
 typedef struct {
     uv_loop_t *loop;
@@ -373,6 +373,57 @@ static void test_max_tokens(void **state)
     gw_request_release(&req);
 }
 
+/* Exact texts recorded from the generator that planned whole answers up
+ * front; the step-by-step generator must say the same, also when max_tokens
+ * cuts a sentence (no full stop then: the cut is not the answer's end) and
+ * across a code block and the reasoning-to-text switch. */
+static void test_pinned_texts(void **state)
+{
+    fixture *f = *state;
+    gw_sim_config cfg = fast_cfg();
+    gw_request req = make_req("sim-chat", "hello variant 1");
+    req.max_tokens = 33;
+    run_call(&f->r, &cfg, &req, 0);
+    assert_int_equal(f->r.finish, GW_FIN_LENGTH);
+    assert_string_equal(f->r.text.data,
+                        "This is a simulated reply from sim-chat. The model describes a steady "
+                        "stream of tokens with deterministic timing.\n\n```c\nint answer = "
+                        "42;\n```\n\nThe simulator reports the cost of every call.\n\nMeanwhile,");
+    gw_request_release(&req);
+
+    reset(f);
+    req = make_req("sim-reasoning", "Tell me a long story variant 1");
+    run_call(&f->r, &cfg, &req, 0);
+    assert_int_equal(f->r.finish, GW_FIN_STOP);
+    assert_string_equal(f->r.reasoning.data,
+                        "Let me think about this simulated question step by step. I think the "
+                        "stream protects the cost of every call for your tests. I think the "
+                        "router reports.");
+    assert_string_equal(
+        f->r.text.data,
+        "This is a simulated reply from sim-reasoning. In short, a careful plan "
+        "tracks a steady stream of tokens with deterministic timing. As a result, "
+        "a good default follows the answer you asked for one token at a "
+        "time.\n\nAlso, the gateway shapes a clear and useful summary as expected.");
+    assert_int_equal(f->r.usage.tokens.output, 77);
+    assert_int_equal(f->r.usage.tokens.reasoning, 28);
+    gw_request_release(&req);
+}
+
+/* A long answer: every token generated on the way, none stored. */
+static void test_long_answer_streams(void **state)
+{
+    fixture *f = *state;
+    gw_sim_config cfg = fast_cfg();
+    gw_request req = make_req("sim-fast", "x [[sim:output_tokens=20000,no_usage=1]]");
+    run_call(&f->r, &cfg, &req, 0);
+    assert_int_equal(f->r.text_events, 20000);
+    assert_int_equal(f->r.usage.tokens.output, gw_tokens_estimate(buf_slice(&f->r.text)));
+    /* Ends a sentence, with a full stop. */
+    assert_int_equal(f->r.text.data[f->r.text.len - 1], '.');
+    gw_request_release(&req);
+}
+
 static void test_error_statuses(void **state)
 {
     fixture *f = *state;
@@ -683,6 +734,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reasoning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_texts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_answer_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_cut_no_usage, setup, teardown),
