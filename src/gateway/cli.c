@@ -48,6 +48,8 @@ static const char usage_text[] =
     "  aigw keys create --name NAME [--rpm N] [--tpm N] [--models PATTERNS]\n"
     "  aigw keys list [--json]\n"
     "  aigw keys revoke KEY_ID\n"
+    "  aigw audit [--json] [--limit N]    admin changes: who (AIGW_ACTOR or the login),\n"
+    "                                     what, when, before/after\n"
     "\n"
     "Prices are decimal USD per 1M tokens (per request / per second for those units),\n"
     "at most 6 decimals, e.g. 0.15. --caps: chat,streaming,tools,json,vision,reasoning.\n"
@@ -153,6 +155,89 @@ static int open_store(cli_ctx *ctx)
     }
     if ((err = gw_registry_seed(ctx->store))) return failure(ctx, "seeding the catalog", err);
     return GW_CLI_OK;
+}
+
+/* ---------- audit ---------- */
+
+/* Who made a change: AIGW_ACTOR, else the invoking login (sudo's too). */
+static const char *audit_actor(void)
+{
+    const char *names[] = {"AIGW_ACTOR", "SUDO_USER", "USER", "LOGNAME"};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return v;
+    }
+    return "cli";
+}
+
+typedef struct {
+    const char *sql;
+    const char *a, *b;
+    char *json; /* out: first row as a JSON object text, or NULL */
+} row_json_job;
+
+static core_err row_json_run(store_conn *c, void *ud)
+{
+    row_json_job *j = ud;
+    store_param params[2] = {STORE_TEXT(j->a), j->b ? STORE_TEXT(j->b) : STORE_NULL};
+    store_rows *rows = NULL;
+    core_err err = store_query(c, j->sql, params, j->b ? 2 : 1, &rows);
+    if (err || store_rows_count(rows) == 0) goto out;
+    json_t *o = json_object();
+    for (size_t col = 0; o && col < store_rows_columns(rows); col++) {
+        const char *v = store_rows_get(rows, 0, col);
+        json_object_set_new(o, store_rows_name(rows, col), v ? json_string(v) : json_null());
+    }
+    j->json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+out:
+    store_rows_free(rows);
+    return err;
+}
+
+/* The current row of a model or key as JSON text (caller frees), or NULL. */
+static char *row_json(cli_ctx *ctx, const char *sql, const char *a, const char *b)
+{
+    row_json_job j = {sql, a, b, NULL};
+    if (store_run_sync(ctx->store, row_json_run, &j) != CORE_OK) {
+        free(j.json);
+        return NULL;
+    }
+    return j.json;
+}
+
+#define MODEL_ROW_SQL "SELECT * FROM models WHERE provider = $1 AND model = $2"
+#define KEY_ROW_SQL                                                                                \
+    "SELECT id, name, prefix, rpm, tpm, allowed_models, created_at, revoked_at FROM gateway_keys"         \
+    " WHERE id = $1"
+
+typedef struct {
+    const char *action, *target, *before, *after;
+} audit_job;
+
+static core_err audit_run(store_conn *c, void *ud)
+{
+    audit_job *a = ud;
+    char id[40];
+    random_id("aud_", id, sizeof id);
+    store_param p[] = {STORE_TEXT(id),           STORE_INT(time_wall_ms()),
+                       STORE_TEXT(audit_actor()), STORE_TEXT(a->action),
+                       STORE_TEXT(a->target),     STORE_TEXT_OR_NULL(a->before),
+                       STORE_TEXT_OR_NULL(a->after)};
+    return store_exec(c,
+                      "INSERT INTO admin_audit (id, ts_ms, actor, action, target, before_json,"
+                      " after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                      p, (int)ARRAY_LEN(p));
+}
+
+/* Records a change that already happened; a failure to record is reported
+ * (the change itself stands). */
+static void audit(cli_ctx *ctx, const char *action, const char *target, const char *before,
+                  const char *after)
+{
+    audit_job a = {action, target, before, after};
+    core_err err = store_run_sync(ctx->store, audit_run, &a);
+    if (err) fprintf(ctx->err, "aigw: warning: the audit record failed: %s\n", core_strerror(err));
 }
 
 /* ---------- models ---------- */
@@ -360,6 +445,10 @@ static int models_add(cli_ctx *ctx, int argc, char **argv)
     if (err == CORE_EINVAL) return usage_error(ctx, "invalid model id or value", NULL);
     if (err) return failure(ctx, "adding the model", err);
     fprintf(ctx->out, "added %s/%s\n", m.provider, m.model);
+    char target[300], *after = row_json(ctx, MODEL_ROW_SQL, m.provider, m.model);
+    snprintf(target, sizeof target, "%s/%s", m.provider, m.model);
+    audit(ctx, "model.add", target, NULL, after);
+    free(after);
     return GW_CLI_OK;
 }
 
@@ -397,8 +486,16 @@ static int models_update(cli_ctx *ctx, int argc, char **argv)
         return usage_error(ctx, "a price change needs --source (where the new price comes from)",
                            NULL);
     if ((rc = open_store(ctx))) return rc;
-    return report_update(ctx, gw_registry_admin_update(ctx->store, provider, model, &p), pos[0],
-                         "updated");
+    char *before = row_json(ctx, MODEL_ROW_SQL, provider, model);
+    rc = report_update(ctx, gw_registry_admin_update(ctx->store, provider, model, &p), pos[0],
+                       "updated");
+    if (rc == GW_CLI_OK) {
+        char *after = row_json(ctx, MODEL_ROW_SQL, provider, model);
+        audit(ctx, "model.update", pos[0], before, after);
+        free(after);
+    }
+    free(before);
+    return rc;
 }
 
 /* deprecate / enable / disable */
@@ -421,8 +518,17 @@ static int models_flag(cli_ctx *ctx, int argc, char **argv, const char *verb)
     const char *done = !strcmp(verb, "deprecate") ? "deprecated"
                        : p.enabled                ? "enabled"
                                                   : "disabled";
-    return report_update(ctx, gw_registry_admin_update(ctx->store, provider, model, &p), pos[0],
-                         done);
+    char *before = row_json(ctx, MODEL_ROW_SQL, provider, model);
+    rc = report_update(ctx, gw_registry_admin_update(ctx->store, provider, model, &p), pos[0],
+                       done);
+    if (rc == GW_CLI_OK) {
+        char action[32], *after = row_json(ctx, MODEL_ROW_SQL, provider, model);
+        snprintf(action, sizeof action, "model.%s", verb);
+        audit(ctx, action, pos[0], before, after);
+        free(after);
+    }
+    free(before);
+    return rc;
 }
 
 /* ---------- keys ---------- */
@@ -476,6 +582,11 @@ static int keys_create(cli_ctx *ctx, int argc, char **argv)
     fprintf(ctx->out, "%s\n", token);
     fprintf(ctx->err, "created key %s (%s). The token above is shown only once; store it now.\n",
             id, spec.name);
+    {
+        char *after = row_json(ctx, KEY_ROW_SQL, id, NULL); /* never the token or its hash */
+        audit(ctx, "key.create", id, NULL, after);
+        free(after);
+    }
     explicit_bzero(token, sizeof token); /* a plain memset of a dead buffer may be elided */
 out:
     free(models_copy);
@@ -539,13 +650,78 @@ static int keys_revoke(cli_ctx *ctx, int argc, char **argv)
     if ((rc = parse_args(ctx, argc, argv, 3, NULL, 0, pos, 1, &npos))) return rc;
     if (npos != 1) return usage_error(ctx, "keys revoke needs KEY_ID", NULL);
     if ((rc = open_store(ctx))) return rc;
+    char *before = row_json(ctx, KEY_ROW_SQL, pos[0], NULL);
     core_err err = gw_keys_revoke(ctx->store, pos[0]);
+    if (err == CORE_OK) {
+        char *after = row_json(ctx, KEY_ROW_SQL, pos[0], NULL);
+        audit(ctx, "key.revoke", pos[0], before, after);
+        free(after);
+    }
+    free(before);
     if (err == CORE_ENOTFOUND) {
         fprintf(ctx->err, "aigw: no active key %s\n", pos[0]);
         return GW_CLI_FAILURE;
     }
     if (err) return failure(ctx, "revoking the key", err);
     fprintf(ctx->out, "revoked %s\n", pos[0]);
+    return GW_CLI_OK;
+}
+
+/* ---------- audit list ---------- */
+
+typedef struct {
+    int64_t limit;
+    store_rows *rows;
+} audit_list_job;
+
+static core_err audit_list_run(store_conn *c, void *ud)
+{
+    audit_list_job *j = ud;
+    store_param p[] = {STORE_INT(j->limit)};
+    return store_query(c,
+                       "SELECT id, ts_ms, actor, action, target, before_json, after_json"
+                       " FROM admin_audit ORDER BY ts_ms DESC, id DESC LIMIT $1",
+                       p, 1, &j->rows);
+}
+
+static int audit_list(cli_ctx *ctx, int argc, char **argv)
+{
+    cli_flag f[] = {{"json", false, NULL}, {"limit", true, NULL}};
+    const char *pos[1];
+    int npos, rc;
+    audit_list_job j = {100, NULL};
+    if ((rc = parse_args(ctx, argc, argv, 2, f, ARRAY_LEN(f), pos, 0, &npos))) return rc;
+    if (f[1].value && (rc = parse_count(ctx, "limit", f[1].value, &j.limit))) return rc;
+    if ((rc = open_store(ctx))) return rc;
+    core_err err = store_run_sync(ctx->store, audit_list_run, &j);
+    if (err) return failure(ctx, "reading the audit log", err);
+    json_t *arr = f[0].value ? json_array() : NULL;
+    for (size_t r = 0; r < store_rows_count(j.rows); r++) {
+        const char *id = store_rows_get(j.rows, r, 0), *actor = store_rows_get(j.rows, r, 2);
+        const char *action = store_rows_get(j.rows, r, 3), *target = store_rows_get(j.rows, r, 4);
+        const char *before = store_rows_get(j.rows, r, 5), *after = store_rows_get(j.rows, r, 6);
+        int64_t ts = store_rows_i64(j.rows, r, 1, 0);
+        if (arr) {
+            json_t *b = before ? json_loads(before, 0, NULL) : NULL;
+            json_t *a = after ? json_loads(after, 0, NULL) : NULL;
+            json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:o}", "id", id, "ts_ms",
+                                                 (json_int_t)ts, "actor", actor, "action", action,
+                                                 "target", target, "before",
+                                                 b ? b : json_null(), "after",
+                                                 a ? a : json_null()));
+        } else {
+            char when[32];
+            format_time_ms(ts, when);
+            fprintf(ctx->out, "%s  %-16s %-22s %s\n", when, action, target, actor);
+        }
+    }
+    if (arr) {
+        char *text = json_dumps(arr, JSON_INDENT(1));
+        fprintf(ctx->out, "%s\n", text ? text : "[]");
+        free(text);
+        json_decref(arr);
+    }
+    store_rows_free(j.rows);
     return GW_CLI_OK;
 }
 
@@ -564,7 +740,8 @@ static int run_migrate(cli_ctx *ctx, int argc, char **argv)
 
 bool gw_cli_is_command(const char *word)
 {
-    return word && (!strcmp(word, "migrate") || !strcmp(word, "models") || !strcmp(word, "keys"));
+    return word && (!strcmp(word, "migrate") || !strcmp(word, "models") || !strcmp(word, "keys") ||
+                    !strcmp(word, "audit"));
 }
 
 static bool is_help(const char *word)
@@ -586,6 +763,8 @@ int gw_cli_run(int argc, char **argv, const char *database_url, FILE *out, FILE 
         return usage_error(&ctx, "no database URL (set --database or DATABASE_URL)", NULL);
     if (!strcmp(cmd, "migrate")) {
         rc = run_migrate(&ctx, argc, argv);
+    } else if (!strcmp(cmd, "audit")) {
+        rc = audit_list(&ctx, argc, argv);
     } else if (!strcmp(cmd, "models") && sub) {
         if (!strcmp(sub, "list"))
             rc = models_list(&ctx, argc, argv);

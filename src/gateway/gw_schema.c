@@ -82,6 +82,12 @@ const store_migration gw_schema_migrations[] = {
     {2, "gateway_keys", KEYS_SQL, NULL},
     {3, "usage_log",
      "CREATE TABLE usage_log (id TEXT PRIMARY KEY," USAGE_COLUMNS ");" USAGE_INDEXES, NULL},
+    /* Admin changes made with the CLI (keys, models): who, what, when, before/after. */
+    {4, "admin_audit",
+     "CREATE TABLE admin_audit (id TEXT PRIMARY KEY, ts_ms BIGINT NOT NULL, actor TEXT NOT NULL,"
+     " action TEXT NOT NULL, target TEXT NOT NULL, before_json TEXT, after_json TEXT);"
+     "CREATE INDEX admin_audit_ts ON admin_audit (ts_ms)",
+     NULL},
 };
 const size_t gw_schema_migrations_len = ARRAY_LEN(gw_schema_migrations);
 

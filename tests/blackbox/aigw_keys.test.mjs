@@ -143,3 +143,22 @@ describe('every answered request is in the ledger', () => {
     assert.ok(lrow.key_id, 'the refused request is attributed to its key');
   });
 });
+
+describe('admin audit', () => {
+  test('key and model changes made with the CLI are in `aigw audit`, with actor and before/after, never a secret', () => {
+    const r = spawnSync(AIGW_BIN, ['models', 'update', 'simulator/sim-fast', '--display-name', 'Sim fast (audited)'],
+      { env: { ...gw.env, AIGW_ACTOR: 'ops-alice' }, cwd: gw.tmp, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const log = JSON.parse(cli(['audit', '--json']));
+    const creates = log.filter((e) => e.action === 'key.create');
+    assert.ok(creates.length >= 4, JSON.stringify(log).slice(0, 300));
+    assert.ok(log.some((e) => e.action === 'key.revoke' && e.before && e.after && e.before.revoked_at === null && e.after.revoked_at), JSON.stringify(log.filter((e) => e.action === 'key.revoke')));
+    const upd = log.find((e) => e.action === 'model.update' && e.target === 'simulator/sim-fast');
+    assert.equal(upd.actor, 'ops-alice');
+    assert.notEqual(upd.before.display_name, upd.after.display_name);
+    assert.equal(upd.after.display_name, 'Sim fast (audited)');
+    const text = JSON.stringify(log);
+    for (const t of Object.values(keys)) assert.ok(!text.includes(t), 'a token appears in the audit log');
+    assert.ok(!/"hash"/.test(text), 'a key hash appears in the audit log');
+  });
+});
