@@ -12,7 +12,7 @@ $BUILD/bench_upstream --port $up_port --threads 1 >/dev/null 2>&1 & up=$!
 KEY=bench-key-0123456789abcdef0123456789
 env -i PATH="$PATH" HOME="$work" OPENAI_BASE_URL="http://127.0.0.1:$up_port/v1" OPENAI_API_KEY=sk-bench \
   AI_GATEWAY_API_KEY=$KEY DATABASE_URL="sqlite:$work/aigw.db" HTTP_ACCESS_LOG=0 AIGW_LOG_LEVEL=error AIGW_THREADS=1 \
-  AIGW_PROBE_INTERVAL_MS=500000 AIGW_KEEPALIVE_MS=600000 \
+  AIGW_PROBE_INTERVAL_MS=500000 AIGW_KEEPALIVE_MS=600000 AIGW_HTTP_CLIENT="${AIGW_HTTP_CLIENT:-}" \
   valgrind --tool=callgrind --callgrind-out-file=$OUT.%p --separate-threads=yes $BUILD/aigw --listen 127.0.0.1:$gw_port 2>$work/aigw.log & gw=$!
 for i in $(seq 1 300); do curl -fsS http://127.0.0.1:$gw_port/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 if [ "$MODE" = stream ]; then S=',"stream":true'; else S=''; fi
