@@ -378,7 +378,9 @@ describe('teamhub web UI', () => {
     await itemB.getByRole('button', { name: /^Delete “/ }).click();
     const confirmBox = itemB.getByRole('alertdialog');
     await confirmBox.waitFor();
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel', 'the safe choice has the focus');
+    // The dialog moves the focus to its safe choice right after it renders.
+    await waitFor(async () => (await page.evaluate(() => document.activeElement.textContent)) === 'Cancel',
+      { timeout: 3000, what: 'the safe choice (Cancel) to have the focus' });
     await page.keyboard.press('Enter');
     await confirmBox.waitFor({ state: 'detached' });
     assert.equal((await member.call('GET', `/api/conversations/${b.id}`)).status, 200);
