@@ -206,7 +206,7 @@ static http_parse_result finish_request_line_token(http_parser *p, const char *d
     slice_t method = http_span_slice(data, m->method);
     for (size_t i = 0; i < ARRAY_LEN(known_methods); i++)
         if (slice_eq_cstr(method, known_methods[i])) return HTTP_PARSE_AGAIN;
-    return fail(p, 501, "method not implemented");
+    return fail(p, 501, "unsupported request method");
 }
 
 static http_parse_result check_target(http_parser *p, const char *data)
