@@ -72,4 +72,41 @@ gw_err gw_oai_build_models(const gw_oai_dialect *d, const gw_provider_cfg *cfg, 
                            gw_upstream_req *out);
 json_t *gw_oai_parse_models(slice_t body);
 
+/* Defines `const gw_provider_ops gw_provider_<ID>` for a provider that speaks
+ * the OpenAI dialect described by DIALECT (a static const gw_oai_dialect in the
+ * same file): the entry points that need the dialect are thin wrappers, the
+ * rest is shared. One definition, so the three dialect providers cannot drift. */
+#define GW_OAI_DEFINE_PROVIDER(ID, DIALECT)                                                        \
+    static gw_err ID##_build(const gw_provider_cfg *cfg, const gw_request *req, arena_t *arena,    \
+                             gw_upstream_req *out, const char **errmsg)                            \
+    {                                                                                              \
+        return gw_oai_build(&(DIALECT), cfg, req, arena, out, errmsg);                             \
+    }                                                                                              \
+    static gw_stream *ID##_stream_new(const gw_request *req, gw_emit_fn emit, void *ud)            \
+    {                                                                                              \
+        return gw_oai_stream_new(&(DIALECT), req, emit, ud);                                       \
+    }                                                                                              \
+    static void ID##_parse_response(const gw_request *req, slice_t body, gw_emit_fn emit,          \
+                                    void *ud)                                                      \
+    {                                                                                              \
+        gw_oai_parse_response(&(DIALECT), req, body, emit, ud);                                    \
+    }                                                                                              \
+    static gw_err ID##_build_models(const gw_provider_cfg *cfg, arena_t *arena,                    \
+                                    gw_upstream_req *out)                                          \
+    {                                                                                              \
+        return gw_oai_build_models(&(DIALECT), cfg, arena, out);                                   \
+    }                                                                                              \
+    const gw_provider_ops gw_provider_##ID = {                                                     \
+        .name = #ID,                                                                               \
+        .build = ID##_build,                                                                       \
+        .stream_new = ID##_stream_new,                                                             \
+        .stream_feed = gw_oai_stream_feed,                                                         \
+        .stream_finish = gw_oai_stream_finish,                                                     \
+        .stream_free = gw_oai_stream_free,                                                         \
+        .parse_response = ID##_parse_response,                                                     \
+        .map_error = gw_oai_map_error,                                                             \
+        .build_models = ID##_build_models, /* GET /models: health probe and discovery */           \
+        .parse_models = gw_oai_parse_models,                                                       \
+    }
+
 #endif
