@@ -1,11 +1,12 @@
 /*
  * http_server.c - the HTTP/1.1 server: loop threads with SO_REUSEPORT
- * listeners, connection state machine, timers, response writing, streaming
- * with back-pressure, graceful stop and the access log. See http_server.h for
- * the contract handlers rely on; routing lives in http_router.c and request
+ * listeners, accepting, the connection state machine and its timers, reading
+ * and dispatching requests, the request accessors, graceful stop and the
+ * access log. See http_server.h for the contract handlers rely on; response
+ * writing lives in http_response.c, routing in http_router.c and request
  * parsing in http_parser.c.
  *
- * One connection is an explicit state machine (conn_phase):
+ * One connection is an explicit state machine (http_conn_phase):
  *   WAIT     no request bytes yet (idle keep-alive timer, or header timer on a
  *            fresh connection)
  *   HEAD     header section arriving (header timer -> 408)
@@ -34,124 +35,17 @@
 
 _Static_assert(sizeof(((http_message *)0)->header_names) / sizeof(http_span) == HTTP_MAX_HEADERS,
                "parser and server must agree on HTTP_MAX_HEADERS");
-
 #define READ_CHUNK        65536 /* the loop's shared read buffer */
 #define READ_SLACK        65536 /* room beyond header+body limits for pipelined bytes */
 #define RESP_HEADERS_MAX  65536
-#define LINGER_MS         2000
 #define LISTEN_BACKLOG    1024
 #define ARENA_BASE_MAX    (16u << 20)
 #define REQUEST_ID_MAXLEN 64
 
-typedef struct http_loop http_loop;
-
-typedef enum { PHASE_WAIT, PHASE_HEAD, PHASE_BODY, PHASE_HANDLING, PHASE_LINGER } conn_phase;
-
-/* A write request owns a copy of the bytes the kernel did not take at once. */
-typedef struct {
-    uv_write_t req;
-    http_conn *conn;
-    size_t len;
-    char data[];
-} write_req;
-
-struct http_conn {
-    uv_tcp_t tcp; /* first: handle->data is also set, but keep the layout obvious */
-    uv_timer_t timer;
-    uv_shutdown_t shutdown_req;
-    http_loop *lp;
-    http_conn *prev, *next;
-    conn_phase phase;
-    int handles_open;
-
-    buf_t in;      /* bytes of the request being parsed / handled */
-    buf_t pending; /* bytes read while a request is handled (pipelined or junk) */
-    buf_t out;     /* scratch for response heads and error bodies */
-    buf_t resp_headers;
-    http_parser parser;
-    http_request req;
-    http_header inline_headers[HTTP_INLINE_HEADERS]; /* req.headers when few */
-
-    bool req_active;
-    bool closing;   /* uv_close issued */
-    bool peer_gone; /* writes fail from now on */
-    bool close_notified;
-    bool in_on_close;
-    bool in_process;
-    bool keep_alive;
-    bool read_paused;
-    bool sent_continue;
-    bool is_head;
-    bool response_started;
-    bool streaming;
-    bool stream_chunked;
-    bool drain_wanted;
-
-    unsigned writes_in_flight;
-    size_t queued_bytes;
-    http_close_fn on_close;
-    void *on_close_ud;
-    http_drain_fn on_drain;
-    void *on_drain_ud;
-    int status;
-    size_t body_bytes;
-    char peer[64];
-};
-
-struct http_loop {
-    http_server *server;
-    int index;
-    uv_thread_t thread;
-    uv_loop_t loop;
-    uv_tcp_t listener;
-    uv_async_t wakeup;
-    uv_timer_t deadline_timer;
-    bool deadline_warned; /* on_stop_deadline ran; the next firing aborts */
-    int listen_fd;
-    void *loop_data;
-    http_conn *conns;
-    size_t nconns;
-    bool stopping;
-    bool finished;
-    bool hooks_started;
-    bool loop_ok; /* uv_loop_init succeeded: the wakeup handle exists */
-    uint64_t rng;
-    char *read_buf; /* READ_CHUNK bytes shared by every connection of the loop */
-};
-
-struct http_server {
-    http_server_config cfg;
-    int nloops;
-    http_loop *loops;
-    int port;
-    bool access_log;
-    _Atomic size_t active_requests;
-    _Atomic bool stop_requested;
-    _Atomic uint32_t stop_deadline_ms;
-    uv_mutex_t start_lock;
-    uv_cond_t start_cond;
-    int loops_ready;
-    core_err start_err;
-};
-
 static void conn_process(http_conn *c);
-static void conn_close(http_conn *c);
 static void check_loop_done(http_loop *lp);
-static void start_reading(http_conn *c);
-static void on_timer(uv_timer_t *t);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static void append_u64(buf_t *b, uint64_t v)
-{
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    buf_append(b, tmp + i, sizeof tmp - (size_t)i);
-}
 
 static uint64_t rng_next(http_loop *lp)
 {
@@ -166,7 +60,7 @@ static uint64_t rng_next(http_loop *lp)
 }
 
 /* Same shape as random_id("req_"): 10 chars of ms time, 16 random chars. */
-static void make_request_id(http_loop *lp, char *out)
+void http_make_request_id(http_loop *lp, char *out)
 {
     static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
     memcpy(out, "req_", 4);
@@ -195,198 +89,13 @@ static bool sane_request_id(slice_t v)
     return true;
 }
 
-static const char *error_code_for(int status)
-{
-    switch (status) {
-    case 404:
-        return "not_found";
-    case 405:
-        return "method_not_allowed";
-    case 408:
-        return "timeout";
-    case 413:
-        return "payload_too_large";
-    case 417:
-        return "expectation_failed";
-    case 431:
-        return "headers_too_large";
-    case 501:
-        return "not_implemented";
-    case 505:
-        return "http_version_not_supported";
-    default:
-        return "invalid_request";
-    }
-}
+/* ---- request lifecycle -------------------------------------------------- */
 
-static void append_error_body(buf_t *b, const char *code, const char *message, bool retryable)
-{
-    buf_append_cstr(b, "{\"error\":{\"code\":\"");
-    buf_append_json_escaped(b, slice_from_cstr(code));
-    buf_append_cstr(b, "\",\"message\":\"");
-    buf_append_json_escaped(b, slice_from_cstr(message));
-    buf_append_cstr(b, retryable ? "\",\"retryable\":true}}" : "\",\"retryable\":false}}");
-}
-
-/* ---- writing ---------------------------------------------------------- */
-
-static void conn_abort(http_conn *c)
+void http_conn_abort(http_conn *c)
 {
     c->peer_gone = true;
-    conn_close(c);
+    http_conn_close(c);
 }
-
-static void on_shutdown(uv_shutdown_t *sreq, int status)
-{
-    http_conn *c = sreq->data;
-    if (status < 0) conn_close(c);
-}
-
-/* Everything for this connection has been written: half-close and drain. */
-static void begin_linger(http_conn *c)
-{
-    if (c->closing) return;
-    c->phase = PHASE_LINGER;
-    if (c->read_paused) {
-        c->read_paused = false;
-        start_reading(c);
-    }
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        conn_close(c);
-        return;
-    }
-    uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
-}
-
-static void on_write(uv_write_t *ureq, int status)
-{
-    write_req *w = (write_req *)ureq;
-    http_conn *c = w->conn;
-    c->writes_in_flight--;
-    c->queued_bytes -= w->len;
-    free(w);
-    if (c->closing) return;
-    if (status < 0) {
-        conn_abort(c);
-        return;
-    }
-    if (c->phase == PHASE_LINGER && c->writes_in_flight == 0) {
-        begin_linger(c);
-        return;
-    }
-    size_t low = c->lp->server->cfg.stream_high_water / 2;
-    if (c->drain_wanted && c->queued_bytes <= low && c->req_active && !c->peer_gone) {
-        c->drain_wanted = false;
-        if (c->on_drain) c->on_drain(&c->req, c->on_drain_ud);
-    }
-}
-
-/* Writes bufs in order: straight to the kernel if nothing is queued, the rest
- * copied into one write request. */
-static core_err conn_send(http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
-{
-    if (c->peer_gone || c->closing) return CORE_ECLOSED;
-    size_t total = 0, written = 0;
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
-    if (total == 0) return CORE_OK;
-    if (c->writes_in_flight == 0) {
-        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
-        if (r >= 0) {
-            written = (size_t)r;
-        } else if (r != UV_EAGAIN) {
-            conn_abort(c);
-            return CORE_ECLOSED;
-        }
-    }
-    if (written == total) return CORE_OK;
-    size_t rest = total - written;
-    write_req *w = malloc(sizeof *w + rest);
-    if (!w) {
-        conn_abort(c);
-        return CORE_ENOMEM;
-    }
-    w->conn = c;
-    w->len = rest;
-    size_t skip = written, at = 0;
-    for (unsigned i = 0; i < nbufs; i++) {
-        size_t n = bufs[i].len;
-        if (skip >= n) {
-            skip -= n;
-            continue;
-        }
-        memcpy(w->data + at, bufs[i].base + skip, n - skip);
-        at += n - skip;
-        skip = 0;
-    }
-    uv_buf_t one = uv_buf_init(w->data, (unsigned)rest);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &one, 1, on_write) != 0) {
-        free(w);
-        conn_abort(c);
-        return CORE_ECLOSED;
-    }
-    c->writes_in_flight++;
-    c->queued_bytes += rest;
-    return CORE_OK;
-}
-
-/* Status line and the headers every response carries, into c->out. */
-static void build_head(http_conn *c, int status, const char *content_type, const char *req_id)
-{
-    buf_t *o = &c->out;
-    buf_reset(o);
-    buf_append_cstr(o, "HTTP/1.1 ");
-    append_u64(o, (uint64_t)status);
-    buf_append_char(o, ' ');
-    buf_append_cstr(o, http_status_text(status));
-    buf_append_cstr(o, "\r\n");
-    if (content_type) {
-        buf_append_cstr(o, "Content-Type: ");
-        buf_append_cstr(o, content_type);
-        buf_append_cstr(o, "\r\n");
-    }
-    buf_append_cstr(o, "X-Request-Id: ");
-    buf_append_cstr(o, req_id);
-    buf_append_cstr(o, "\r\n");
-    if (!c->keep_alive)
-        buf_append_cstr(o, "Connection: close\r\n");
-    else if (c->req_active && c->req.version_minor == 0)
-        buf_append_cstr(o, "Connection: keep-alive\r\n");
-}
-
-/* An error the server answers on its own (no handler involved); closes after. */
-static void send_error_and_close(http_conn *c, int status, const char *message)
-{
-    if (c->closing || c->phase == PHASE_LINGER) return;
-    if (status == 413 && c->parser.headers_complete && c->parser.msg.expect_continue &&
-        !c->sent_continue)
-        status = 417;
-    char id[40];
-    make_request_id(c->lp, id);
-    buf_t body;
-    buf_init(&body, 0);
-    append_error_body(&body, error_code_for(status), message, false);
-    c->keep_alive = false;
-    build_head(c, status, "application/json", id);
-    buf_append_cstr(&c->out, "Content-Length: ");
-    append_u64(&c->out, body.len);
-    buf_append_cstr(&c->out, "\r\n\r\n");
-    uv_buf_t bufs[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
-                        uv_buf_init(body.data, (unsigned)body.len)};
-    uv_timer_stop(&c->timer);
-    c->phase = PHASE_LINGER;
-    core_err err = conn_send(c, bufs, 2);
-    buf_free(&body);
-    if (c->lp->server->access_log) {
-        char fields[160];
-        snprintf(fields, sizeof fields, "\"status\":%d,\"peer\":\"%s\"", status, c->peer);
-        log_event(LOG_INFO, id, "http error", fields);
-    }
-    if (err == CORE_OK && c->writes_in_flight == 0) begin_linger(c);
-}
-
-/* ---- request lifecycle -------------------------------------------------- */
 
 static void access_log(http_conn *c)
 {
@@ -425,7 +134,7 @@ static void conn_free(http_conn *c)
 
 /* The exchange is over: free the request, then either serve the next
  * pipelined request, wait for one, or wind the connection down. */
-static void exchange_end(http_conn *c)
+void http_exchange_end(http_conn *c)
 {
     if (!c->req_active) return;
     http_server *s = c->lp->server;
@@ -443,21 +152,21 @@ static void exchange_end(http_conn *c)
         return;
     }
     if (!c->keep_alive || c->lp->stopping) {
-        c->phase = PHASE_LINGER;
+        c->phase = HTTP_PHASE_LINGER;
         if (c->writes_in_flight == 0)
-            begin_linger(c);
+            http_conn_begin_linger(c);
         else /* bound how long a client that does not read can hold us */
-            uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+            uv_timer_start(&c->timer, http_conn_on_timer, s->cfg.idle_timeout_ms, 0);
         return;
     }
     buf_consume(&c->in, c->parser.msg.end);
     http_parser_reset(&c->parser, 0);
-    c->phase = PHASE_WAIT;
+    c->phase = HTTP_PHASE_WAIT;
     c->sent_continue = false;
-    uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+    uv_timer_start(&c->timer, http_conn_on_timer, s->cfg.idle_timeout_ms, 0);
     if (c->read_paused) {
         c->read_paused = false;
-        start_reading(c);
+        http_conn_start_reading(c);
     }
     if (!c->in_process) conn_process(c);
 }
@@ -471,7 +180,7 @@ static void dispatch(http_conn *c)
     http_request *r = &c->req;
 
     uv_timer_stop(&c->timer);
-    c->phase = PHASE_HANDLING;
+    c->phase = HTTP_PHASE_HANDLING;
     c->req_active = true;
     c->close_notified = false;
     c->response_started = false;
@@ -512,7 +221,7 @@ static void dispatch(http_conn *c)
         memcpy(r->id, client_id.ptr, client_id.len);
         r->id[client_id.len] = '\0';
     } else {
-        make_request_id(lp, r->id);
+        http_make_request_id(lp, r->id);
     }
     r->loop = &lp->loop;
     r->loop_data = lp->loop_data;
@@ -532,41 +241,41 @@ static void dispatch(http_conn *c)
 /* Parses what is buffered and dispatches complete requests, one at a time. */
 static void conn_process(http_conn *c)
 {
-    if (c->in_process || c->req_active || c->closing || c->phase == PHASE_LINGER) return;
+    if (c->in_process || c->req_active || c->closing || c->phase == HTTP_PHASE_LINGER) return;
     http_server *s = c->lp->server;
     c->in_process = true;
-    while (!c->req_active && !c->closing && c->phase != PHASE_LINGER) {
+    while (!c->req_active && !c->closing && c->phase != HTTP_PHASE_LINGER) {
         if (c->pending.len) {
             size_t room = c->in.max - c->in.len;
             size_t n = MIN(room, c->pending.len);
             if (n && buf_append(&c->in, c->pending.data, n) == CORE_OK) buf_consume(&c->pending, n);
         }
         if (c->in.len == 0) break;
-        if (c->phase == PHASE_WAIT) {
-            c->phase = PHASE_HEAD;
+        if (c->phase == HTTP_PHASE_WAIT) {
+            c->phase = HTTP_PHASE_HEAD;
             c->req.start_us = time_mono_us();
-            uv_timer_start(&c->timer, on_timer, s->cfg.header_timeout_ms, 0);
+            uv_timer_start(&c->timer, http_conn_on_timer, s->cfg.header_timeout_ms, 0);
         }
         size_t len = c->in.len;
         http_parse_result r = http_parser_execute(&c->parser, c->in.data, &len);
         c->in.len = len;
         c->in.data[len] = '\0';
         if (r == HTTP_PARSE_ERROR) {
-            send_error_and_close(c, c->parser.error_status, c->parser.error_message);
+            http_send_error_and_close(c, c->parser.error_status, c->parser.error_message);
             break;
         }
-        if (c->phase == PHASE_HEAD && c->parser.headers_complete && r == HTTP_PARSE_AGAIN) {
-            c->phase = PHASE_BODY;
-            uv_timer_start(&c->timer, on_timer, s->cfg.body_timeout_ms, 0);
+        if (c->phase == HTTP_PHASE_HEAD && c->parser.headers_complete && r == HTTP_PARSE_AGAIN) {
+            c->phase = HTTP_PHASE_BODY;
+            uv_timer_start(&c->timer, http_conn_on_timer, s->cfg.body_timeout_ms, 0);
             if (c->parser.msg.expect_continue && c->parser.msg.version_minor == 1) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                 uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
                 c->sent_continue = true;
-                conn_send(c, &b, 1);
+                http_conn_send(c, &b, 1);
             }
         }
         if (r == HTTP_PARSE_AGAIN) {
-            if (c->in.len >= c->in.max) send_error_and_close(c, 413, "request too large");
+            if (c->in.len >= c->in.max) http_send_error_and_close(c, 413, "request too large");
             break;
         }
         dispatch(c);
@@ -578,7 +287,8 @@ static void conn_process(http_conn *c)
 
 static buf_t *read_target(http_conn *c)
 {
-    return (c->req_active || c->pending.len || c->phase == PHASE_LINGER) ? &c->pending : &c->in;
+    return (c->req_active || c->pending.len || c->phase == HTTP_PHASE_LINGER) ? &c->pending
+                                                                              : &c->in;
 }
 
 /* Every read lands in the loop's shared buffer and only the bytes that came
@@ -591,7 +301,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     http_conn *c = h->data;
     buf_t *b = read_target(c);
     size_t room = READ_CHUNK;
-    if (c->phase != PHASE_LINGER && b->max) room = MIN(room, b->max - b->len);
+    if (c->phase != HTTP_PHASE_LINGER && b->max) room = MIN(room, b->max - b->len);
     if (!c->lp->read_buf) c->lp->read_buf = malloc(READ_CHUNK);
     if (room == 0 || !c->lp->read_buf) {
         *out = uv_buf_init(NULL, 0); /* read callback gets UV_ENOBUFS */
@@ -610,61 +320,61 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *ubuf)
         if (c->req_active) {
             c->read_paused = true;
             uv_read_stop(stream);
-        } else if (c->phase == PHASE_LINGER) {
-            conn_close(c);
+        } else if (c->phase == HTTP_PHASE_LINGER) {
+            http_conn_close(c);
         } else {
-            send_error_and_close(c, 413, "request too large");
+            http_send_error_and_close(c, 413, "request too large");
         }
         return;
     }
     if (nread < 0) {
         if (c->req_active)
-            conn_abort(c); /* on_close fires from the close callback */
+            http_conn_abort(c); /* on_close fires from the close callback */
         else
-            conn_close(c);
+            http_conn_close(c);
         return;
     }
-    if (nread == 0 || c->phase == PHASE_LINGER) return; /* lingering: input is discarded */
+    if (nread == 0 || c->phase == HTTP_PHASE_LINGER) return; /* lingering: input is discarded */
     buf_t *b = read_target(c);
     if (buf_append(b, ubuf->base, (size_t)nread) != CORE_OK) {
         if (c->req_active)
-            conn_abort(c);
+            http_conn_abort(c);
         else
-            send_error_and_close(c, 413, "request too large");
+            http_send_error_and_close(c, 413, "request too large");
         return;
     }
     if (!c->req_active) conn_process(c);
 }
 
-static void start_reading(http_conn *c)
+void http_conn_start_reading(http_conn *c)
 {
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* ---- timers and closing ----------------------------------------------- */
 
-static void on_timer(uv_timer_t *t)
+void http_conn_on_timer(uv_timer_t *t)
 {
     http_conn *c = t->data;
     if (c->closing) return;
     switch (c->phase) {
-    case PHASE_WAIT:
+    case HTTP_PHASE_WAIT:
         if (c->writes_in_flight) { /* still delivering the last response */
-            uv_timer_start(&c->timer, on_timer, c->lp->server->cfg.idle_timeout_ms, 0);
+            uv_timer_start(&c->timer, http_conn_on_timer, c->lp->server->cfg.idle_timeout_ms, 0);
             return;
         }
-        conn_close(c);
+        http_conn_close(c);
         break;
-    case PHASE_HEAD:
-        send_error_and_close(c, 408, "request header timeout");
+    case HTTP_PHASE_HEAD:
+        http_send_error_and_close(c, 408, "request header timeout");
         break;
-    case PHASE_BODY:
-        send_error_and_close(c, 408, "request body timeout");
+    case HTTP_PHASE_BODY:
+        http_send_error_and_close(c, 408, "request body timeout");
         break;
-    case PHASE_LINGER:
-        conn_close(c);
+    case HTTP_PHASE_LINGER:
+        http_conn_close(c);
         break;
-    case PHASE_HANDLING:
+    case HTTP_PHASE_HANDLING:
         break;
     }
 }
@@ -684,7 +394,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (c->handles_open == 0 && !c->req_active) conn_free(c);
 }
 
-static void conn_close(http_conn *c)
+void http_conn_close(http_conn *c)
 {
     if (c->closing) return;
     c->closing = true;
@@ -739,15 +449,15 @@ static void on_connection(uv_stream_t *listener, int status)
     buf_init(&c->resp_headers, RESP_HEADERS_MAX);
     http_parser_limits limits = {s->cfg.max_header_bytes, s->cfg.max_body_bytes, true};
     http_parser_init(&c->parser, &limits);
-    c->phase = PHASE_WAIT;
+    c->phase = HTTP_PHASE_WAIT;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || lp->nconns > s->cfg.max_connections) {
-        conn_close(c);
+        http_conn_close(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     format_peer(c);
-    uv_timer_start(&c->timer, on_timer, s->cfg.header_timeout_ms, 0);
-    start_reading(c);
+    uv_timer_start(&c->timer, http_conn_on_timer, s->cfg.header_timeout_ms, 0);
+    http_conn_start_reading(c);
 }
 
 /* ---- loops, start and stop ------------------------------------------------ */
@@ -781,7 +491,7 @@ static void on_deadline(uv_timer_t *t)
         return;
     }
     for (http_conn *c = lp->conns; c; c = c->next)
-        conn_abort(c);
+        http_conn_abort(c);
 }
 
 static void begin_stop(http_loop *lp)
@@ -791,15 +501,15 @@ static void begin_stop(http_loop *lp)
     uv_close((uv_handle_t *)&lp->listener, on_loop_handle_closed);
     http_conn *next;
     for (http_conn *c = lp->conns; c; c = next) {
-        next = c->next; /* conn_close never frees synchronously, but stay safe */
+        next = c->next; /* http_conn_close never frees synchronously, but stay safe */
         if (c->closing) continue;
         if (c->req_active) {
             c->keep_alive = false;
-        } else if (c->phase == PHASE_WAIT) {
+        } else if (c->phase == HTTP_PHASE_WAIT) {
             if (c->writes_in_flight)
-                c->phase = PHASE_LINGER; /* on_write half-closes when done */
+                c->phase = HTTP_PHASE_LINGER; /* on_write half-closes when done */
             else
-                conn_close(c);
+                http_conn_close(c);
         }
     }
     uv_timer_start(&lp->deadline_timer, on_deadline, atomic_load(&lp->server->stop_deadline_ms), 0);
@@ -1091,150 +801,4 @@ void http_request_on_close(http_request *req, http_close_fn fn, void *ud)
 {
     req->conn->on_close = fn;
     req->conn->on_close_ud = ud;
-}
-
-void http_stream_on_drain(http_request *req, http_drain_fn fn, void *ud)
-{
-    req->conn->on_drain = fn;
-    req->conn->on_drain_ud = ud;
-}
-
-core_err http_add_header(http_request *req, const char *name, const char *value)
-{
-    http_conn *c = req->conn;
-    if (c->response_started || !name[0] || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return CORE_EINVAL;
-    buf_t *h = &c->resp_headers;
-    size_t before = h->len;
-    core_err err = buf_append_cstr(h, name);
-    if (!err) err = buf_append(h, ": ", 2);
-    if (!err) err = buf_append_cstr(h, value);
-    if (!err) err = buf_append(h, "\r\n", 2);
-    if (err) {
-        h->len = before;
-        if (h->data) h->data[before] = '\0';
-    }
-    return err;
-}
-
-/* ---- responses ------------------------------------------------------------ */
-
-/* Common entry checks for the response functions. */
-static core_err response_precheck(http_request *req, http_conn **out)
-{
-    http_conn *c = req->conn;
-    *out = c;
-    if (!c->req_active || c->response_started) return CORE_EINVAL;
-    if (c->peer_gone || c->closing) return CORE_ECLOSED;
-    return CORE_OK;
-}
-
-core_err http_respond(http_request *req, int status, const char *content_type, slice_t body)
-{
-    http_conn *c;
-    core_err err = response_precheck(req, &c);
-    if (err == CORE_EINVAL) return err;
-    if (err == CORE_ECLOSED) {
-        exchange_end(c);
-        return err;
-    }
-    c->response_started = true;
-    c->status = status;
-    build_head(c, status, content_type, req->id);
-    buf_append_cstr(&c->out, "Content-Length: ");
-    append_u64(&c->out, body.len);
-    buf_append_cstr(&c->out, "\r\n");
-    buf_append_slice(&c->out, buf_slice(&c->resp_headers));
-    buf_append_cstr(&c->out, "\r\n");
-    uv_buf_t bufs[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
-                        uv_buf_init((char *)body.ptr, (unsigned)body.len)};
-    bool with_body = !c->is_head && body.len;
-    err = conn_send(c, bufs, with_body ? 2 : 1);
-    if (with_body) c->body_bytes = body.len;
-    exchange_end(c);
-    return err;
-}
-
-core_err http_respond_error(http_request *req, int status, const char *code, const char *message,
-                            bool retryable)
-{
-    buf_t body;
-    buf_init(&body, 0);
-    append_error_body(&body, code, message, retryable);
-    core_err err = http_respond(req, status, "application/json", buf_slice(&body));
-    buf_free(&body);
-    return err;
-}
-
-core_err http_stream_begin(http_request *req, int status, const char *content_type)
-{
-    http_conn *c;
-    core_err err = response_precheck(req, &c);
-    if (err) return err;
-    c->response_started = true;
-    c->streaming = true;
-    c->status = status;
-    /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
-    c->stream_chunked = req->version_minor == 1;
-    if (!c->stream_chunked) c->keep_alive = false;
-    build_head(c, status, content_type, req->id);
-    if (c->stream_chunked) buf_append_cstr(&c->out, "Transfer-Encoding: chunked\r\n");
-    buf_append_slice(&c->out, buf_slice(&c->resp_headers));
-    buf_append_cstr(&c->out, "\r\n");
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    return conn_send(c, &b, 1);
-}
-
-core_err http_stream_write(http_request *req, slice_t data)
-{
-    http_conn *c = req->conn;
-    if (!c->req_active || !c->streaming) return CORE_EINVAL;
-    if (c->peer_gone || c->closing) return CORE_ECLOSED;
-    if (c->is_head || data.len == 0) return CORE_OK; /* an empty chunk would end the body */
-    core_err err;
-    if (c->stream_chunked) {
-        char prefix[24];
-        int n = snprintf(prefix, sizeof prefix, "%zx\r\n", data.len);
-        uv_buf_t bufs[3] = {uv_buf_init(prefix, (unsigned)n),
-                            uv_buf_init((char *)data.ptr, (unsigned)data.len),
-                            uv_buf_init((char *)"\r\n", 2)};
-        err = conn_send(c, bufs, 3);
-    } else {
-        uv_buf_t b = uv_buf_init((char *)data.ptr, (unsigned)data.len);
-        err = conn_send(c, &b, 1);
-    }
-    if (err) return err;
-    c->body_bytes += data.len;
-    if (c->queued_bytes > c->lp->server->cfg.stream_high_water) {
-        c->drain_wanted = true;
-        return CORE_EBUSY;
-    }
-    return CORE_OK;
-}
-
-core_err http_stream_end(http_request *req)
-{
-    http_conn *c = req->conn;
-    if (!c->req_active || !c->streaming) return CORE_EINVAL;
-    core_err err = CORE_OK;
-    if (c->peer_gone || c->closing) {
-        err = CORE_ECLOSED;
-    } else if (c->stream_chunked && !c->is_head) {
-        uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
-        err = conn_send(c, &b, 1);
-    }
-    exchange_end(c);
-    return err;
-}
-
-void http_request_finish(http_request *req)
-{
-    http_conn *c = req->conn;
-    if (!c->req_active) return;
-    if (!c->peer_gone && !c->closing) {
-        /* No complete response went out: the connection cannot be reused. */
-        if (!c->status) c->status = 499;
-        conn_abort(c);
-    }
-    exchange_end(c);
 }
