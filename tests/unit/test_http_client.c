@@ -367,6 +367,7 @@ static void on_headers(void *ud, const http_client_response *resp)
 static void on_resume_timer(uv_timer_t *t)
 {
     probe *p = t->data;
+    if (p->done_count) return; /* the call is gone after on_done (contract) */
     p->resumes++;
     http_client_resume(p->call);
 }
@@ -396,6 +397,8 @@ static void on_done(void *ud, core_err err, const char *message)
     p->done_count++;
     p->err = err;
     snprintf(p->message, sizeof p->message, "%s", message);
+    /* The call is freed after on_done returns: a pending resume must not touch it. */
+    if (uv_is_active((uv_handle_t *)&p->resume_timer)) uv_timer_stop(&p->resume_timer);
     if (p->close_client_on_done) http_client_close(p->client, NULL, NULL);
 }
 
