@@ -157,6 +157,10 @@ void gw_call_discard(gw_call *c, int status, gw_err err);
  * "cancelled" and the usage so far. Returns false when no such call of that
  * key is open on lp. Loop thread. */
 bool gw_call_cancel_by_id(gw_loop *lp, const char *id, const char *key_id);
+/* The id index (gw_call_registry.c), maintained by the engine: a call is in
+ * it from gw_call_new until it is freed. Any thread. */
+void gw_call_index_add(gw_call *c);
+void gw_call_index_remove(gw_call *c);
 /* Any thread: the loop running the open call with this id started by key_id,
  * or NULL (another key's call looks exactly like no call). */
 gw_loop *gw_call_find_loop(const char *id, const char *key_id);
