@@ -13,8 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define GW_MAX_ERROR_BODY (64u * 1024u)
-#define GW_MAX_OUTPUT     (64u << 20) /* accumulated text per call */
+#define GW_MAX_OUTPUT (64u << 20) /* accumulated text per call */
 
 /* Call ids have random_id's shape ("<prefix>" + 10 chars of ms time + 16
  * random chars) but come from a per-thread xorshift generator seeded once
@@ -344,7 +343,7 @@ static void relay(gw_call *c, const gw_event *ev)
     if (c->sink->streams) c->sink->event(c, ev);
 }
 
-static void on_event(void *ud, const gw_event *ev)
+void gw_call_on_event(void *ud, const gw_event *ev)
 {
     gw_call *c = ud;
     if (c->done) return;
@@ -516,59 +515,12 @@ static void on_timer_outcome(uv_timer_t *t)
     attempt_outcome(t->data);
 }
 
-/* ------------------------------------------------------------------ HTTP upstream */
-
-static slice_t upstream_header(void *hud, const char *name)
+void gw_call_schedule_outcome(gw_call *c)
 {
-    gw_call *c = hud;
-    return c->upstream ? http_client_header(c->upstream, name) : SLICE_NULL;
+    uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
 }
 
-static void on_up_headers(void *ud, const http_client_response *resp)
-{
-    gw_call *c = ud;
-    c->upstream_status = resp->status;
-    buf_reset(&c->body);
-    if (resp->status >= 200 && resp->status < 300) {
-        if (c->parser) {
-            c->upstream_streaming = true;
-        } else {
-            c->body.max = GW_MAX_RESPONSE_BODY;
-        }
-    } else {
-        c->body.max = GW_MAX_ERROR_BODY;
-    }
-}
-
-static int on_up_data(void *ud, const char *data, size_t len)
-{
-    gw_call *c = ud;
-    if (c->client_gone) return HTTP_CLIENT_CONTINUE;
-    if (c->upstream_streaming) {
-        core_err err = c->ops->stream_feed(c->parser, data, len);
-        if (err != CORE_OK && c->upstream) {
-            /* The parser already emitted ERROR; stop reading garbage. */
-            http_client_cancel(c->upstream);
-            c->transport_err = CORE_ECANCELED;
-        }
-    } else {
-        if (buf_append(&c->body, data, len) == CORE_ETOOBIG && c->upstream) {
-            if (c->upstream_status >= 200 && c->upstream_status < 300) {
-                http_client_cancel(c->upstream);
-                c->transport_err = CORE_ETOOBIG;
-            }
-            /* An oversized error body is simply truncated. */
-        }
-    }
-    gw_call_flush(c);
-    if (c->want_pause && !c->paused) {
-        c->paused = true;
-        return HTTP_CLIENT_PAUSE;
-    }
-    return HTTP_CLIENT_CONTINUE;
-}
-
-static void emit_error(gw_call *c, gw_err code, int status, bool retryable, const char *msg)
+void gw_call_emit_error(gw_call *c, gw_err code, int status, bool retryable, const char *msg)
 {
     gw_event ev = {.type = GW_EV_ERROR};
     ev.error.code = code;
@@ -576,136 +528,7 @@ static void emit_error(gw_call *c, gw_err code, int status, bool retryable, cons
     ev.error.retryable = retryable;
     ev.error.retry_after_ms = -1;
     ev.error.message = slice_from_cstr(msg);
-    on_event(c, &ev);
-}
-
-static void on_up_done(void *ud, core_err err, const char *message)
-{
-    gw_call *c = ud;
-    if (err == CORE_ECANCELED && c->transport_err == CORE_OK) c->transport_err = CORE_ECANCELED;
-    if (!c->client_gone) {
-        if (c->upstream_streaming) {
-            if (err == CORE_ETIMEDOUT)
-                emit_error(c, GW_ERR_TIMEOUT, 0, !c->committed,
-                           "the provider stopped sending data (idle timeout)");
-            else if (err != CORE_OK && err != CORE_ECANCELED && !c->have_finish)
-                /* The body did not end cleanly (e.g. a chunked body without its
-                 * terminator): even a format without an end marker (Eden v2
-                 * NDJSON) must not pass this off as a finished answer. */
-                emit_error(c, GW_ERR_UPSTREAM_TRUNCATED, 0, !c->committed,
-                           "the provider's stream was cut off");
-            c->ops->stream_finish(c->parser);
-        } else if (err == CORE_OK && c->upstream_status >= 200 && c->upstream_status < 300) {
-            c->ops->parse_response(&c->pr.req, buf_slice(&c->body), on_event, c);
-        } else if (err == CORE_OK) {
-            gw_error_info info;
-            memset(&info, 0, sizeof info);
-            info.retry_after_ms = -1;
-            c->ops->map_error(c->upstream_status, buf_slice(&c->body), upstream_header, c, &info);
-            gw_event ev = {.type = GW_EV_ERROR, .error = info};
-            on_event(c, &ev);
-        } else if (err == CORE_ETIMEDOUT) {
-            emit_error(c, GW_ERR_TIMEOUT, 0, true, "the provider did not answer in time");
-        } else if (err == CORE_ETOOBIG || c->transport_err == CORE_ETOOBIG) {
-            /* Our ceiling, not a transient fault: a retry would fail the same way. */
-            snprintf(c->transport_msg, sizeof c->transport_msg,
-                     "the provider's response was larger than the %u MiB limit",
-                     (unsigned)(GW_MAX_RESPONSE_BODY >> 20));
-            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, false, c->transport_msg);
-        } else if (err != CORE_ECANCELED || c->transport_err != CORE_ECANCELED) {
-            snprintf(c->transport_msg, sizeof c->transport_msg, "could not reach the provider: %s",
-                     message ? message : core_strerror(err));
-            emit_error(c, GW_ERR_PROVIDER_ERROR, 0, true, c->transport_msg);
-        }
-    }
-    if (c->parser) {
-        c->ops->stream_free(c->parser);
-        c->parser = NULL;
-    }
-    c->upstream = NULL;
-    /* Decide in a fresh loop turn, outside the client library's callback. */
-    uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
-}
-
-static bool start_http_attempt(gw_call *c)
-{
-    gw_upstream_req up;
-    const char *errmsg = NULL;
-    memset(&up, 0, sizeof up);
-    gw_request *r = &c->pr.req;
-    char *saved_provider = r->provider, *saved_model = r->model;
-    r->provider = c->targets[c->cur].provider;
-    r->model = c->targets[c->cur].model;
-    gw_err e = c->ops->build(&c->pcfg, r, &c->arena, &up, &errmsg);
-    r->provider = saved_provider;
-    r->model = saved_model;
-    if (e != GW_OK) {
-        emit_error(c, e, 0, false, errmsg ? errmsg : "the provider cannot serve this request");
-        return false;
-    }
-    if (up.stream) {
-        c->parser = c->ops->stream_new(r, on_event, c);
-        if (!c->parser) {
-            emit_error(c, GW_ERR_INTERNAL, 0, false, "out of memory");
-            return false;
-        }
-    }
-    const gw_config *cfg = &c->app->cfg;
-    http_client_request hr = {
-        .method = up.method ? up.method : "POST",
-        .url = up.url,
-        .headers = up.headers,
-        .body = up.body,
-        .connect_timeout_ms = cfg->connect_timeout_ms,
-        .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
-        .idle_timeout_ms = cfg->idle_timeout_ms,
-        .max_response_bytes = 0,
-        .on_headers = on_up_headers,
-        .on_data = on_up_data,
-        .on_done = on_up_done,
-        .ud = c,
-    };
-    core_err err = http_client_start(c->lp->client, &hr, &c->upstream);
-    if (err != CORE_OK) {
-        if (c->parser) {
-            c->ops->stream_free(c->parser);
-            c->parser = NULL;
-        }
-        emit_error(c, GW_ERR_INTERNAL, 0, true, "could not start the upstream call");
-        return false;
-    }
-    return true;
-}
-
-/* ------------------------------------------------------------------ simulator upstream */
-
-static void on_sim_event(void *ud, const gw_event *ev)
-{
-    gw_call *c = ud;
-    on_event(c, ev);
-    gw_call_flush(c);
-    if (ev->type == GW_EV_DONE) {
-        c->sim = NULL; /* frees itself after DONE */
-        uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
-    } else if (c->want_pause && !c->paused && c->sim) {
-        c->paused = true;
-        gw_sim_pause(c->sim);
-    }
-}
-
-static bool start_sim_attempt(gw_call *c)
-{
-    gw_request *r = &c->pr.req;
-    char *saved_model = r->model;
-    r->model = c->targets[c->cur].model;
-    core_err err = gw_sim_start(c->lp->loop, &c->app->cfg.sim, r, c->tries_on_cur - 1, on_sim_event,
-                                c, &c->sim);
-    r->model = saved_model;
-    if (err != CORE_OK) {
-        emit_error(c, GW_ERR_INTERNAL, 0, false, "could not start the simulator");
-        return false;
-    }
-    return true;
+    gw_call_on_event(c, &ev);
 }
 
 /* ------------------------------------------------------------------ target selection */
@@ -717,34 +540,34 @@ static bool target_usable(gw_call *c)
     char reason[200];
     if (!gw_app_find_model(c->app, prov, model, &c->model_info)) {
         snprintf(reason, sizeof reason, "unknown model '%s/%s' (see GET /api/models)", prov, model);
-        emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, reason);
+        gw_call_emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, reason);
         return false;
     }
     if (!c->model_info.enabled) {
         snprintf(reason, sizeof reason, "model '%s/%s' is disabled by the operator", prov, model);
-        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
+        gw_call_emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
         return false;
     }
     if (!gw_app_caller_may_use(c->app, &c->caller, prov, model)) {
         snprintf(reason, sizeof reason, "this gateway key may not use '%s/%s'", prov, model);
-        emit_error(c, GW_ERR_FORBIDDEN, 0, false, reason);
+        gw_call_emit_error(c, GW_ERR_FORBIDDEN, 0, false, reason);
         return false;
     }
     if (!gw_app_provider_configured(c->app, prov)) {
         snprintf(reason, sizeof reason,
                  "provider '%s' is not configured on this gateway (no API key set)", prov);
-        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
+        gw_call_emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, false, reason);
         return false;
     }
     if (c->pr.req.tools && !(c->model_info.caps & GW_CAP_TOOLS)) {
         snprintf(reason, sizeof reason, "model '%s/%s' does not support tools", prov, model);
-        emit_error(c, GW_ERR_INVALID_REQUEST, 0, false, reason);
+        gw_call_emit_error(c, GW_ERR_INVALID_REQUEST, 0, false, reason);
         return false;
     }
     char why[160] = "";
     if (!gw_app_health_allow(c->app, prov, model, why, sizeof why)) {
         snprintf(reason, sizeof reason, "model '%s/%s' is unavailable: %s", prov, model, why);
-        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true, reason);
+        gw_call_emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true, reason);
         c->err_retryable = false; /* the breaker is open: go to the fallback */
         return false;
     }
@@ -779,16 +602,16 @@ static void attempt_start(gw_call *c)
     bool ok;
     if (strcmp(prov, "simulator") == 0) {
         c->ops = NULL;
-        ok = start_sim_attempt(c);
+        ok = gw_upstream_start_sim(c);
     } else {
         c->ops = gw_provider_find(prov);
         const gw_provider_cfg *pc = gw_config_provider(&c->app->cfg, prov);
         if (!c->ops || !pc) {
-            emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, "unknown provider");
+            gw_call_emit_error(c, GW_ERR_MODEL_NOT_FOUND, 0, false, "unknown provider");
             ok = false;
         } else {
             c->pcfg = *pc;
-            ok = start_http_attempt(c);
+            ok = gw_upstream_start_http(c);
         }
     }
     if (!ok) uv_timer_start(&c->timer, on_timer_outcome, 0, 0);
@@ -849,7 +672,7 @@ static void on_deadline(uv_timer_t *t)
     gw_call *c = t->data;
     if (c->done) return;
     c->have_error = false; /* the deadline is the error the caller sees */
-    emit_error(c, GW_ERR_TIMEOUT, 0, false, "the request deadline passed");
+    gw_call_emit_error(c, GW_ERR_TIMEOUT, 0, false, "the request deadline passed");
     bool upstream_active = c->upstream || c->sim;
     if (c->in_backoff) { /* nothing upstream: just stop waiting */
         c->in_backoff = false;
@@ -939,8 +762,8 @@ void gw_calls_shutdown(gw_loop *lp)
         /* An answer cut by shutdown is retryable elsewhere: say so in place
          * of a bare disconnect. */
         c->have_error = false;
-        emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true,
-                   "the gateway is shutting down; retry the request");
+        gw_call_emit_error(c, GW_ERR_MODEL_UNAVAILABLE, 0, true,
+                           "the gateway is shutting down; retry the request");
         bool upstream_active = c->upstream || c->sim;
         c->refs++; /* keep c alive across finish + cancel */
         if (c->in_backoff) {

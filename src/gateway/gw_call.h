@@ -26,6 +26,9 @@
 #include "gw_app.h"
 #include "gw_validate.h"
 
+/* Ceiling on an upstream error body we keep (the rest is dropped). */
+#define GW_MAX_ERROR_BODY (64u * 1024u)
+
 typedef struct gw_call gw_call;
 
 /* A sink turns engine events into one front door's wire format. */
@@ -134,7 +137,7 @@ struct gw_call {
     int open_handles;
     int64_t tpm_reserved;
     struct gw_call *next_on_loop, *prev_on_loop; /* gw_loop.calls */
-    bool cancel_requested; /* its caller asked to stop it (POST /api/generate/:id/cancel) */
+    bool cancel_requested;      /* its caller asked to stop it (POST /api/generate/:id/cancel) */
     struct gw_call *next_by_id; /* process-wide id index (cancel from any loop) */
 };
 
@@ -157,6 +160,15 @@ void gw_call_discard(gw_call *c, int status, gw_err err);
  * "cancelled" and the usage so far. Returns false when no such call of that
  * key is open on lp. Loop thread. */
 bool gw_call_cancel_by_id(gw_loop *lp, const char *id, const char *key_id);
+/* Engine internals shared with gw_upstream.c (loop thread). */
+void gw_call_on_event(void *ud, const gw_event *ev); /* a gw_emit_fn */
+void gw_call_emit_error(gw_call *c, gw_err code, int status, bool retryable, const char *msg);
+void gw_call_schedule_outcome(gw_call *c); /* decide the attempt's fate in a fresh loop turn */
+/* Start one attempt on the current target; false when it could not start
+ * (an ERROR event was emitted and the outcome must be scheduled). */
+bool gw_upstream_start_http(gw_call *c);
+bool gw_upstream_start_sim(gw_call *c);
+
 /* The id index (gw_call_registry.c), maintained by the engine: a call is in
  * it from gw_call_new until it is freed. Any thread. */
 void gw_call_index_add(gw_call *c);
